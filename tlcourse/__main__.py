@@ -1,0 +1,102 @@
+"""Command line: ``python -m tlcourse {reproduce,expected,data,course} ...``.
+
+Every sub-command is a thin layer over the library, so the notebooks, the tests and the command line
+run the same code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from tlcourse.experiments import run_experiment
+
+    result = run_experiment(args.experiment, seed=args.seed, progress=not args.quiet)
+    print(result.format_table())
+    if args.json:
+        result.save(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _expected(args: argparse.Namespace) -> int:
+    from tlcourse.expected import expected_ranges, load_expected
+
+    if args.json:
+        print(json.dumps(expected_ranges(), indent=2))
+        return 0
+    for name, entry in load_expected().items():
+        print(f"{name}: measured with `{entry.get('command', '?')}`, seeds {entry.get('seeds', '?')}")
+        for result, (low, high) in entry.get("ranges", {}).items():
+            print(f"  {result:<24} [{low}, {high}]")
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    from tlcourse.data import catalog
+
+    if args.action == "list":
+        for row in catalog.list_datasets():
+            print(f"{row['name']:<14} {row['status']:<8} {row.get('location', '')}  {row['description']}")
+        return 0
+    if not args.name:
+        print(f"`python -m tlcourse data {args.action}` needs a dataset name; see `python -m tlcourse data list`.")
+        return 2
+    if args.action == "check":
+        return 0 if catalog.check_dataset(args.name) else 1
+    path = catalog.fetch_dataset(args.name)
+    print(f"{args.name}: ready in {path}")
+    return 0
+
+
+def _course(args: argparse.Namespace) -> int:
+    from tlcourse.course import run_course
+
+    return run_course(Path(args.notebooks), Path(args.output), chapters=args.chapters, timeout=args.timeout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tlcourse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("reproduce", help="run one chapter experiment and print its table")
+    p.add_argument("experiment", help="e.g. domain-shift")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, help="write {experiment, seed, results, seconds} here")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_reproduce)
+
+    p = sub.add_parser("expected", help="print the expected result ranges")
+    p.add_argument("--json", action="store_true", help="as {experiment: {result: [low, high]}}")
+    p.set_defaults(func=_expected)
+
+    p = sub.add_parser("data", help="list, check or fetch datasets")
+    p.add_argument("action", choices=["list", "check", "fetch"])
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=_data)
+
+    p = sub.add_parser("course", help="execute the chapter notebooks headless and print each chapter's results")
+    p.add_argument("--notebooks", default="notebooks", help="folder of chapter folders (default: ./notebooks)")
+    p.add_argument("--output", default="executed", help="where executed notebooks go (default: ./executed)")
+    p.add_argument("--chapters", nargs="*", help="chapter folder names (default: all)")
+    p.add_argument("--timeout", type=int, default=900, help="seconds a single cell may run")
+    p.set_defaults(func=_course)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        # Errors of ours carry the fix in their message: show it without a traceback.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

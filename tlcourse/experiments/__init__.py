@@ -1,0 +1,86 @@
+"""The chapter experiments as plain functions of a seed, and the registry the CLI reads.
+
+Each experiment returns an `ExperimentResult`; `python -m tlcourse reproduce NAME --seed N --json PATH`
+runs one, prints its table and writes ``{"experiment", "seed", "results", "seconds"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ExperimentResult:
+    """The numbers an experiment produced.
+
+    Attributes:
+        experiment: the registry name, e.g. ``"domain-shift"``.
+        seed: the seed it ran with.
+        results: ``{name: value}``; accuracies are fractions in [0, 1].
+        seconds: wall time of the run.
+        table: rows for the printed table: ``[(row name, {column: value})]``.
+        details: anything else a notebook may want to show (models, features, histories); never saved.
+    """
+
+    experiment: str
+    seed: int
+    results: dict[str, float]
+    seconds: float
+    table: list[tuple[str, dict[str, float | str]]] = field(default_factory=list)
+    details: dict = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict:
+        return {"experiment": self.experiment, "seed": self.seed, "results": self.results, "seconds": self.seconds}
+
+    def save(self, path: str | Path) -> None:
+        """Write the JSON summary, atomically: a reader never sees half a file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        tmp.replace(path)
+
+    def format_table(self) -> str:
+        """The chapter's table as aligned text; fractions in [0, 1] print as percentages."""
+        return format_table(self.table, title=f"{self.experiment} (seed {self.seed}, {self.seconds:.0f} s)")
+
+
+def _cell(value: float | str) -> str:
+    if isinstance(value, str):
+        return value
+    return f"{value:.4g}"
+
+
+def format_table(rows: list[tuple[str, dict[str, float | str]]], title: str = "") -> str:
+    """Aligned plain-text table: one line per row name, one column per key of the row dicts."""
+    columns = list(dict.fromkeys(k for _, row in rows for k in row))
+    header = ["", *columns]
+    body = [[name, *(_cell(row[c]) if c in row else "" for c in columns)] for name, row in rows]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = [title] if title else []
+    lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
+    lines.append("  ".join("-" * w for w in widths))
+    for r in body:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    return "\n".join(lines)
+
+
+def _registry() -> dict[str, Callable[..., ExperimentResult]]:
+    from tlcourse.experiments.domain_shift import run_domain_shift
+
+    return {"domain-shift": run_domain_shift}
+
+
+def experiment_names() -> list[str]:
+    return sorted(_registry())
+
+
+def run_experiment(name: str, seed: int = 0, **kwargs) -> ExperimentResult:
+    """Run a registered experiment by name."""
+    registry = _registry()
+    if name not in registry:
+        raise ValueError(f"Unknown experiment {name!r}; choose one of {sorted(registry)}.")
+    return registry[name](seed=seed, **kwargs)

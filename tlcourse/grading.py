@@ -1,0 +1,87 @@
+"""Helpers that the notebooks' test cells call when nbgrader grades an exercise.
+
+Students have `tlcourse` installed, so an exercise could be "solved" by calling the reference. The
+hidden tests therefore run the student's function with the reference switched off
+(`reference_blocked`), then compare against the reference with it switched back on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+
+def _blocked(*args: Any, **kwargs: Any) -> Any:
+    # This code object replaces the reference's own while it is blocked. It runs with the reference
+    # module's globals, so it may use builtins only.
+    raise RuntimeError(
+        "tlcourse's reference implementation is switched off while this exercise is graded: "
+        "write the computation yourself instead of calling tlcourse."
+    )
+
+
+@contextmanager
+def reference_blocked(*functions: Callable[..., Any]) -> Iterator[None]:
+    """Inside the block, calling any of ``functions`` raises, under whatever name it was imported.
+
+    The function objects themselves are changed (their code is swapped), so ``from tlcourse.metrics
+    import mmd2_unbiased as helper`` done earlier is blocked too. Everything is restored on exit.
+    """
+    originals = []
+    for function in functions:
+        inner = inspect.unwrap(function)
+        if getattr(inner, "__closure__", None):
+            raise TypeError(f"cannot block {inner.__qualname__}: it is a closure")
+        originals.append((inner, inner.__code__))
+    try:
+        for inner, _ in originals:
+            inner.__code__ = _blocked.__code__
+        yield
+    finally:
+        for inner, code in originals:
+            inner.__code__ = code
+
+
+def _as_tensor(value: Any) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(torch.float64)
+    return torch.as_tensor(value, dtype=torch.float64)
+
+
+def assert_matches_reference(
+    student: Callable[..., Any],
+    reference: Callable[..., Any],
+    *args: Any,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    name: str | None = None,
+    **kwargs: Any,
+) -> None:
+    """Assert that ``student(*args, **kwargs)`` equals the reference's answer on the same inputs.
+
+    The student's function runs while the reference is blocked, so calling it earns nothing.
+    """
+    name = name or getattr(reference, "__name__", "the function")
+    expected = _as_tensor(reference(*args, **kwargs))
+    with reference_blocked(reference):
+        got = student(*args, **kwargs)
+    if got is None:
+        raise AssertionError(f"{name} returned None: did you forget `return`?")
+    got_t = _as_tensor(got)
+    if got_t.shape != expected.shape:
+        raise AssertionError(f"{name} returned shape {tuple(got_t.shape)}, expected {tuple(expected.shape)}.")
+    if not torch.allclose(got_t, expected, atol=atol, rtol=rtol):
+        raise AssertionError(f"{name} returned {got_t.tolist()}, expected {expected.tolist()} (within {atol}).")
+
+
+def assert_close(value: float, expected: float, *, atol: float, what: str) -> None:
+    """A number check with a message that says what was expected and what came out."""
+    if value is None or not math.isfinite(float(value)):
+        raise AssertionError(f"{what}: got {value!r}, expected a finite number close to {expected:.4f}.")
+    if abs(float(value) - expected) > atol:
+        raise AssertionError(f"{what}: got {float(value):.4f}, expected {expected:.4f} (within {atol}).")
