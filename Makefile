@@ -1,0 +1,38 @@
+# tlcourse: every target sets itself up first (virtual environment, packages, offline data).
+#   make course   runs the course's main job: executes the chapter notebooks, prints each chapter's table
+#   make test     runs every test: library, notebooks (nbval), grading pipeline
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup data course test lab expected clean
+
+# Re-install only when the package's dependencies change.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "tlcourse needs Python 3.11 or newer: run make with PYTHON=python3.11"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing tlcourse and its dependencies into $(VENV) (a few minutes the first time) ..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+setup: $(STAMP) data
+
+data: $(STAMP)
+	@bash data_scripts/install_offline_data.sh $(PY)
+
+course: setup
+	$(PY) -m tlcourse course
+
+test: setup
+	$(PY) -m pytest
+
+lab: setup
+	$(VENV)/bin/jupyter lab
+
+expected: setup
+	$(PY) -m tlcourse expected
+
+clean:
+	rm -rf executed release submitted autograded feedback gradebook.db .pytest_cache
