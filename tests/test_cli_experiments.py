@@ -1,0 +1,91 @@
+"""The command line and the chapter experiments: JSON contract, tables, and the expected ranges."""
+
+import json
+
+import pytest
+
+from tlcourse.__main__ import main
+from tlcourse.expected import check_result, expected_range, expected_ranges, load_expected
+from tlcourse.experiments import ExperimentResult, experiment_names, format_table, run_experiment
+from tlcourse.experiments import domain_shift as ds
+
+TINY = ds.DomainShiftConfig(n_train=300, n_test=100, epochs=1, n_distance=40)
+
+
+@pytest.fixture
+def tiny_domain_shift(monkeypatch):
+    """Make `reproduce domain-shift` run on a few hundred images, to test the plumbing in seconds."""
+    original = ds.run_domain_shift
+    monkeypatch.setattr(ds, "run_domain_shift", lambda seed=0, progress=True: original(seed, TINY, progress=False))
+
+
+def test_reproduce_writes_the_json_contract(tiny_domain_shift, tmp_path, capsys):
+    path = tmp_path / "out" / "ds.json"
+    assert main(["reproduce", "domain-shift", "--seed", "3", "--json", str(path), "--quiet"]) == 0
+    data = json.loads(path.read_text())
+    assert set(data) == {"experiment", "seed", "results", "seconds"}
+    assert data["experiment"] == "domain-shift" and data["seed"] == 3 and data["seconds"] > 0
+    names = {"source", "photo_blend", "rotate", "colour", "invert", "noise", "label_shift", "concept_shift"}
+    assert names <= set(data["results"])
+    assert all(0.0 <= data["results"][n] <= 1.0 for n in names)
+    assert {f"pad_{n}" for n in ds.COVARIATE_SHIFTS} <= set(data["results"])
+    printed = capsys.readouterr().out
+    assert "photo_blend" in printed and "accuracy %" in printed and str(path) in printed
+    assert not list(path.parent.glob("*.tmp")), "a temporary file was left behind"
+
+
+def test_same_seed_same_results():
+    a = ds.run_domain_shift(seed=1, config=TINY, progress=False).results
+    b = ds.run_domain_shift(seed=1, config=TINY, progress=False).results
+    assert a == b
+
+
+def test_unknown_experiment_is_a_clear_error(capsys):
+    assert main(["reproduce", "no-such-chapter"]) == 2
+    assert "domain-shift" in capsys.readouterr().err
+
+
+def test_expected_json_lists_ranges(capsys):
+    assert main(["expected", "--json"]) == 0
+    ranges = json.loads(capsys.readouterr().out)
+    assert ranges == expected_ranges()
+    for experiment, results in ranges.items():
+        assert experiment in experiment_names()
+        for name, (low, high) in results.items():
+            assert low < high, f"{experiment}.{name}: empty range"
+    for entry in load_expected().values():
+        assert entry["command"].startswith("python -m tlcourse reproduce") and len(entry["seeds"]) >= 5
+
+
+def test_check_result_messages():
+    low, high = expected_range("domain-shift", "source")
+    assert check_result("domain-shift", "source", (low + high) / 2) == (low + high) / 2
+    with pytest.raises(AssertionError, match="outside its expected range"):
+        check_result("domain-shift", "source", high + 0.1)
+    with pytest.raises(KeyError, match="known"):
+        expected_range("domain-shift", "nonsense")
+
+
+def test_format_table_aligns_columns():
+    text = format_table([("a", {"x": 1.0, "y": "-"}), ("longer", {"x": 22.5})], title="t")
+    lines = text.splitlines()
+    assert lines[0] == "t" and len({len(line) for line in lines[1:]}) == 1
+    assert "22.5" in text
+
+
+def test_data_list_and_bad_names(capsys):
+    assert main(["data", "list"]) == 0
+    assert "fashion-mnist" in capsys.readouterr().out
+    assert main(["data", "check"]) == 2
+    assert main(["data", "fetch", "no-such-data"]) == 2
+    assert "fashion-mnist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_domain_shift_lands_in_its_expected_ranges():
+    """The full-size chapter experiment, as the notebook runs it, on one seed."""
+    result = run_experiment("domain-shift", seed=0, progress=False)
+    assert isinstance(result, ExperimentResult)
+    for name, (low, high) in expected_ranges()["domain-shift"].items():
+        assert low <= result.results[name] <= high, f"{name} = {result.results[name]:.4f} not in [{low}, {high}]"
+    assert result.results["source"] - result.results["photo_blend"] >= 0.30
