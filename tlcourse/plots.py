@@ -1,0 +1,292 @@
+"""Pictures for the course: domains side by side, feature embeddings, bar charts, curves, confusions.
+
+Every function builds a new matplotlib ``Figure`` and returns it; none calls ``plt.show()``. The figure
+is detached from pyplot before it is returned, so in a notebook it appears exactly once when the call is
+the last line of a cell (or with ``display(fig)``), figures never pile up in memory, and
+``fig.savefig("name.png")`` saves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+from sklearn.metrics import ConfusionMatrixDisplay
+
+from tlcourse.data.domain import Domain
+
+_DOMAIN_MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*")
+
+
+def _figure(nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, np.ndarray]:
+    """A new figure with a grid of axes (always a 2-D array), not kept by pyplot."""
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained", **kwargs)
+    plt.close(fig)  # pyplot forgets it: no double display in notebooks, no build-up of open figures
+    return fig, axes
+
+
+def _numpy(values) -> np.ndarray:
+    return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+
+
+def show_domains(domains: Sequence[Domain] | Mapping[str, Domain], n: int = 8, seed: int = 0) -> Figure:
+    """A grid of example images: one row per domain, ``n`` random images per row, titled by class.
+
+    Args:
+        domains: the domains to show; for a mapping, its keys label the rows, else each domain's name.
+        n: images per row (fewer when a domain is smaller).
+        seed: chooses the images; the same seed shows the same images.
+    """
+    named = list(domains.items()) if isinstance(domains, Mapping) else [(d.name, d) for d in domains]
+    if not named or n < 1:
+        raise ValueError(f"show_domains needs at least one domain and n >= 1, got {len(named)} domains and n={n}.")
+    fig, axes = _figure(len(named), n, figsize=(1.3 * n, 1.5 * len(named) + 0.3))
+    generator = torch.Generator().manual_seed(seed)
+    for row, (name, domain) in zip(axes, named):
+        picks = torch.randperm(len(domain), generator=generator)[:n]
+        for ax, i in zip(row, picks.tolist()):
+            image = domain.x[i].detach().cpu().permute(1, 2, 0).clamp(0, 1).numpy()
+            if image.shape[2] == 1:
+                ax.imshow(image[:, :, 0], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(image)
+            ax.set_title(domain.classes[int(domain.y[i])], fontsize=8)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax in row[len(picks) :]:
+            ax.set_frame_on(False)
+        row[0].set_ylabel(name, fontsize=10)
+    fig.suptitle("Example images, one domain per row")
+    return fig
+
+
+def plot_embedding(
+    features: Mapping[str, torch.Tensor],
+    labels: Mapping[str, torch.Tensor] | None = None,
+    *,
+    method: str = "tsne",
+    seed: int = 0,
+    max_points: int = 1000,
+    class_names: Sequence[str] | None = None,
+) -> Figure:
+    """Features of several domains projected to 2-D: do the domains overlap, are the classes apart?
+
+    The features of all domains are pooled and projected together (t-SNE with PCA initialisation, or
+    PCA), so the panels compare like with like. Left: coloured by domain. Right (with ``labels``):
+    coloured by class, one marker shape per domain. Well-adapted features mix the domains on the left
+    and keep the classes apart on the right.
+
+    Args:
+        features: domain name -> features ``(N, d)`` (or ``(N, ...)``, flattened).
+        labels: domain name -> class labels ``(N,)``, for the same keys; optional.
+        method: ``"tsne"`` or ``"pca"``.
+        seed: fixes the subsample and the t-SNE run.
+        max_points: at most this many points per domain (a seeded subsample), to keep t-SNE fast.
+        class_names: names for the class legend; default the label numbers.
+    """
+    if method not in ("tsne", "pca"):
+        raise ValueError(f"method must be 'tsne' or 'pca', got {method!r}.")
+    if not features:
+        raise ValueError("plot_embedding needs features of at least one domain.")
+    if labels is not None and set(labels) != set(features):
+        raise ValueError(f"labels must have the same domains as features: {sorted(features)} vs {sorted(labels)}.")
+    rng = np.random.default_rng(seed)
+    names, points, classes = [], [], []
+    for name, feats in features.items():
+        feats = _numpy(feats).reshape(len(feats), -1)
+        keep = np.sort(rng.permutation(len(feats))[:max_points])
+        names.append(name)
+        points.append(feats[keep])
+        if labels is not None:
+            classes.append(_numpy(labels[name])[keep])
+    pooled = np.concatenate(points).astype(np.float64)
+    if method == "pca":
+        embedded = PCA(n_components=2, random_state=seed).fit_transform(pooled)
+        axis_name = "PC"
+    else:
+        if pooled.shape[1] > 50:  # the usual t-SNE recipe: PCA to 50 dimensions first, for speed
+            pooled = PCA(n_components=min(50, len(pooled)), random_state=seed).fit_transform(pooled)
+        perplexity = min(30.0, (len(pooled) - 1) / 3)
+        embedded = TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(pooled)
+        axis_name = "t-SNE"
+    splits = np.cumsum([len(p) for p in points])[:-1]
+    per_domain = np.split(embedded, splits)
+
+    fig, axes = _figure(1, 1 if labels is None else 2, figsize=(5.5 if labels is None else 11, 4.8))
+    by_domain = axes[0, 0]
+    for name, xy in zip(names, per_domain):
+        by_domain.scatter(xy[:, 0], xy[:, 1], s=6, alpha=0.6, label=name)
+    by_domain.set_title("coloured by domain")
+    by_domain.legend(markerscale=2, fontsize=8)
+    if labels is not None:
+        _scatter_by_class(axes[0, 1], names, per_domain, classes, class_names)
+    for ax in axes.flat:
+        ax.set_xlabel(f"{axis_name} 1")
+        ax.set_ylabel(f"{axis_name} 2")
+    fig.suptitle(f"{'t-SNE' if method == 'tsne' else 'PCA'} of the features ({len(embedded)} points)")
+    return fig
+
+
+def _scatter_by_class(
+    ax: Axes,
+    names: list[str],
+    per_domain: list[np.ndarray],
+    classes: list[np.ndarray],
+    class_names: Sequence[str] | None,
+) -> None:
+    num_classes = max(int(c.max()) + 1 if len(c) else 0 for c in classes)
+    if class_names is not None:
+        num_classes = max(num_classes, len(class_names))
+    cmap = plt.get_cmap("tab10" if num_classes <= 10 else "tab20")
+    colours = [cmap(k % cmap.N) for k in range(num_classes)]
+    for d, (xy, c) in enumerate(zip(per_domain, classes)):
+        ax.scatter(xy[:, 0], xy[:, 1], s=8, alpha=0.6, c=[colours[k] for k in c], marker=_DOMAIN_MARKERS[d % 8])
+    present = sorted({int(k) for c in classes for k in c})
+    handles = [Line2D([], [], ls="", marker="o", color=colours[k]) for k in present]
+    handles += [Line2D([], [], ls="", marker=_DOMAIN_MARKERS[d % 8], color="grey") for d in range(len(names))]
+    texts = [class_names[k] if class_names is not None else str(k) for k in present] + list(names)
+    ax.legend(handles, texts, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_title("coloured by class, marker by domain")
+
+
+def bar_chart(
+    values: Mapping[str, float],
+    *,
+    title: str = "",
+    ylabel: str = "accuracy",
+    reference: Mapping[str, float] | None = None,
+    errors: Mapping[str, float] | None = None,
+    fmt: str | None = None,
+) -> Figure:
+    """One bar per entry with its value written on it, e.g. the accuracy of each method.
+
+    Args:
+        values: bar name -> height.
+        title, ylabel: texts of the chart.
+        reference: bar name -> a value to compare with (e.g. the paper's number), drawn as a black mark.
+        errors: bar name -> half-length of an error bar (e.g. the standard deviation over seeds).
+        fmt: format of the written values; default percent when all values are in [0, 1] and the y
+            label says accuracy, else three significant digits.
+    """
+    if not values:
+        raise ValueError("bar_chart needs at least one value.")
+    names = list(values)
+    for extra, what in ((reference, "reference"), (errors, "errors")):
+        unknown = sorted(set(extra or {}) - set(names))
+        if unknown:
+            raise ValueError(f"{what} has names that are not among the bars: {unknown}; bars are {names}.")
+    heights = [float(values[k]) for k in names]
+    if fmt is None:
+        as_percent = "accuracy" in ylabel.lower() and all(0.0 <= h <= 1.0 for h in heights)
+        fmt = "{:.1%}" if as_percent else "{:.3g}"
+    fig, axes = _figure(figsize=(max(4.0, 1.1 * len(names) + 1.5), 4.0))
+    ax = axes[0, 0]
+    yerr = None if errors is None else [float(errors.get(k, 0.0)) for k in names]
+    bars = ax.bar(names, heights, yerr=yerr, capsize=4, color="tab:blue", alpha=0.85)
+    ax.bar_label(bars, labels=[fmt.format(h) for h in heights], label_type="center", color="white", fontsize=9)
+    if reference:
+        ref_names = [k for k in names if k in reference]
+        ax.scatter(ref_names, [reference[k] for k in ref_names], marker="_", s=900, linewidths=2.5,
+                   color="black", zorder=3, label="reference")
+        ax.legend()
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if len(names) > 4:
+        ax.tick_params(axis="x", labelrotation=30)
+    return fig
+
+
+def plot_curves(
+    curves: Mapping[str, Sequence[float]],
+    *,
+    xlabel: str = "epoch",
+    ylabel: str = "",
+    title: str = "",
+    x: Sequence[float] | None = None,
+    logx: bool = False,
+) -> Figure:
+    """One line per entry: training histories, or accuracy against the number of labels.
+
+    Args:
+        curves: line name -> y values.
+        x: x values shared by all curves; default 1, 2, ... (epochs count from 1).
+        logx: logarithmic x axis (e.g. for numbers of labelled examples).
+    """
+    if not curves:
+        raise ValueError("plot_curves needs at least one curve.")
+    fig, axes = _figure(figsize=(6.0, 4.0))
+    ax = axes[0, 0]
+    for name, ys in curves.items():
+        ys = _numpy(ys).astype(float).ravel()
+        xs = np.arange(1, len(ys) + 1) if x is None else _numpy(x).astype(float).ravel()
+        if len(xs) != len(ys):
+            raise ValueError(f"curve {name!r} has {len(ys)} values but x has {len(xs)}.")
+        ax.plot(xs, ys, marker="o" if len(ys) <= 20 else None, markersize=4, label=name)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def plot_confusion(
+    labels, predictions, class_names: Sequence[str], *, normalize: bool = True, title: str = ""
+) -> Figure:
+    """Confusion matrix: row = true class, column = predicted class.
+
+    Args:
+        labels, predictions: ``(N,)`` class indices (tensors or arrays).
+        class_names: one name per class; fixes the size of the matrix.
+        normalize: show each row as fractions of that class's examples (its diagonal is the per-class
+            accuracy), else counts.
+    """
+    k = len(class_names)
+    fig, axes = _figure(figsize=(1.0 + 0.55 * k, 0.6 + 0.5 * k))
+    ConfusionMatrixDisplay.from_predictions(
+        _numpy(labels), _numpy(predictions), labels=list(range(k)), display_labels=list(class_names),
+        normalize="true" if normalize else None, values_format=".2f" if normalize else "d",
+        cmap="Blues", xticks_rotation=45, ax=axes[0, 0],
+        im_kw={"vmin": 0.0, "vmax": 1.0} if normalize else None,  # same colour scale for every domain
+    )
+    axes[0, 0].set_title(title or ("Confusion matrix (rows sum to 1)" if normalize else "Confusion matrix (counts)"))
+    return fig
+
+
+def scatter_with_fit(
+    x: Sequence[float], y: Sequence[float], names: Sequence[str], *, xlabel: str, ylabel: str, title: str = ""
+) -> Figure:
+    """Named points with their least-squares line, e.g. domain distance against accuracy drop.
+
+    The legend gives the line ``y = a x + b`` and Pearson's correlation r.
+    """
+    xs, ys = _numpy(x).astype(float).ravel(), _numpy(y).astype(float).ravel()
+    if not len(xs) == len(ys) == len(names):
+        raise ValueError(f"x, y and names must have the same length, got {len(xs)}, {len(ys)} and {len(names)}.")
+    fig, axes = _figure(figsize=(6.0, 4.5))
+    ax = axes[0, 0]
+    ax.scatter(xs, ys, color="tab:blue", zorder=3)
+    for xi, yi, name in zip(xs, ys, names):
+        ax.annotate(name, (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=8)
+    if len(np.unique(xs)) >= 2:  # a line needs two distinct x values
+        slope, intercept = np.polyfit(xs, ys, 1)
+        r = np.corrcoef(xs, ys)[0, 1]
+        grid = np.linspace(xs.min(), xs.max(), 100)
+        ax.plot(grid, slope * grid + intercept, color="tab:red",
+                label=f"least squares: y = {slope:.3g} x + {intercept:.3g} (r = {r:.2f})")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return fig
