@@ -1,0 +1,170 @@
+"""The datasets the course uses offline, for ``python -m tlcourse data list|check|fetch NAME``.
+
+The command line (written elsewhere) calls :func:`list_datasets`, :func:`check_dataset` and
+:func:`fetch_dataset`; notebooks can call them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import fashion_mnist
+from .roots import DataNotFoundError, download_root
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One dataset: its name, what it is and where it comes from."""
+
+    name: str
+    description: str
+    source: str
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "fashion-mnist": DatasetInfo(
+        "fashion-mnist",
+        "70,000 real 28x28 grayscale photos of clothes, 10 classes (Xiao et al. 2017)",
+        "$TLCOURSE_DATA, the user cache or Debian's dataset-fashion-mnist; else downloaded with SHA-256 checks",
+    ),
+    "uci-digits": DatasetInfo(
+        "uci-digits",
+        "1,797 real 8x8 handwritten digits, shown as 28x28 like MNIST",
+        "bundled with scikit-learn",
+    ),
+    "font-digits": DatasetInfo(
+        "font-digits",
+        "digits rendered on the fly with random font, size, rotation and colours (Syn Numbers analog)",
+        "rendered from the TrueType fonts bundled with matplotlib",
+    ),
+    "photos": DatasetInfo(
+        "photos",
+        "two colour photos (china.jpg, flower.jpg) whose patches make the MNIST-M style photo_blend",
+        "bundled with scikit-learn",
+    ),
+}
+
+
+def _info(name: str) -> DatasetInfo:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"Unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}.") from None
+
+
+def _sklearn_data() -> Path:
+    import sklearn.datasets
+
+    return Path(sklearn.datasets.__file__).parent
+
+
+def _photo_files() -> list[Path]:
+    return [_sklearn_data() / "images" / name for name in ("china.jpg", "flower.jpg")]
+
+
+def _location(name: str) -> tuple[bool, Path]:
+    """(present, where) without reading the data: cheap enough for ``list``."""
+    if name == "fashion-mnist":
+        try:
+            return True, fashion_mnist.find_fashion_mnist()
+        except DataNotFoundError:
+            return False, download_root() / fashion_mnist.NAME
+    if name == "uci-digits":
+        path = _sklearn_data() / "data" / "digits.csv.gz"
+        return path.is_file(), path
+    if name == "font-digits":
+        from .fonts import FONT_FILES, font_folder
+
+        return any((font_folder() / f).is_file() for f in FONT_FILES), font_folder()
+    files = _photo_files()
+    return all(p.is_file() for p in files), files[0].parent
+
+
+def list_datasets() -> list[dict[str, str]]:
+    """One dict per dataset: ``name``, ``description``, ``source``, ``status`` (``"ready"`` or
+    ``"missing"``) and ``location`` (where it is, or where ``fetch`` will put it)."""
+    rows = []
+    for info in DATASETS.values():
+        present, where = _location(info.name)
+        rows.append({"name": info.name, "description": info.description, "source": info.source,
+                     "status": "ready" if present else "missing", "location": str(where)})
+    return rows
+
+
+def _line(echo: Callable[[str], None], ok: bool, item: str, detail: str) -> None:
+    echo(f"  {'ok' if ok else 'FAILED':6s} {item:32s} {detail}")
+
+
+def check_dataset(name: str, echo: Callable[[str], None] = print) -> bool:
+    """Check that a dataset is present and intact, printing one line per file (through ``echo``).
+
+    Fashion-MNIST files are checked against the SHA-256 of their decompressed contents; the bundled
+    datasets are loaded and their shapes checked. Returns True when everything is fine.
+    """
+    _info(name)
+    if name == "fashion-mnist":
+        try:
+            folder = fashion_mnist.find_fashion_mnist()
+        except DataNotFoundError as err:
+            echo(str(err))
+            return False
+        results = fashion_mnist.check_fashion_mnist(folder)
+        for filename, ok in results.items():
+            _line(echo, ok, filename, f"sha256 of contents, in {folder}" if ok else
+                  f"wrong or unreadable; delete it and run   {fashion_mnist.FETCH_COMMAND}")
+        return all(results.values())
+    if name == "uci-digits":
+        try:
+            from .digits import load_uci_digits
+
+            d = load_uci_digits()
+            ok, detail = len(d) == 1797, f"{len(d)} images, {d.num_classes} classes"
+        except Exception as err:  # report any failure as a line, like the others
+            ok, detail = False, f"{type(err).__name__}: {err}"
+        _line(echo, ok, "digits.csv.gz (scikit-learn)", detail)
+        return ok
+    if name == "font-digits":
+        from .fonts import FONT_FILES, digit_fonts, font_folder
+
+        usable = {p.name for p in digit_fonts()}
+        for f in FONT_FILES:
+            detail = "draws 0-9" if f in usable else f"missing from {font_folder()} or draws no digits"
+            _line(echo, f in usable, f, detail)
+        return len(usable) == len(FONT_FILES)
+    ok_all = True
+    for path in _photo_files():
+        try:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                ok, detail = im.mode == "RGB", f"{im.size[0]}x{im.size[1]} {im.mode}"
+        except OSError as err:
+            ok, detail = False, f"{type(err).__name__}: {err}"
+        _line(echo, ok, path.name, detail)
+        ok_all &= ok
+    return ok_all
+
+
+def fetch_dataset(name: str, progress: bool = True) -> Path:
+    """Make a dataset available and return where it is.
+
+    Fashion-MNIST is downloaded if it is not found (see :func:`fetch_fashion_mnist`); the other datasets
+    ship with scikit-learn or matplotlib, so this only confirms they are there.
+
+    Raises:
+        ValueError: unknown name.
+        DataNotFoundError: a bundled dataset is missing (the message says which package to reinstall).
+    """
+    _info(name)
+    if name == "fashion-mnist":
+        return fashion_mnist.fetch_fashion_mnist(progress=progress)
+    present, where = _location(name)
+    if not present:
+        package = "matplotlib" if name == "font-digits" else "scikit-learn"
+        raise DataNotFoundError(
+            f"{name} ships with {package}, but {where} is missing. Reinstall it:\n"
+            f"  python -m pip install --force-reinstall {package}"
+        )
+    return where
