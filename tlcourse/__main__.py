@@ -24,8 +24,17 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _expected(args: argparse.Namespace) -> int:
-    from tlcourse.expected import expected_ranges, load_expected
+    from tlcourse.expected import calibration_toml, expected_ranges, load_expected
 
+    if args.calibrate:
+        runs = [json.loads(Path(p).read_text()) for p in args.calibrate]
+        experiments = {run["experiment"] for run in runs}
+        if len(experiments) != 1:
+            raise ValueError(f"--calibrate takes the runs of one experiment, got {sorted(experiments)}")
+        experiment = experiments.pop()
+        command = f"python -m tlcourse reproduce {experiment} --seed S --json runs/{experiment}-S.json"
+        print(calibration_toml(experiment, runs, command), end="")
+        return 0
     if args.json:
         print(json.dumps(expected_ranges(), indent=2))
         return 0
@@ -72,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("expected", help="print the expected result ranges")
     p.add_argument("--json", action="store_true", help="as {experiment: {result: [low, high]}}")
+    p.add_argument("--calibrate", nargs="+", metavar="RUN.json",
+                   help="print the expected.toml section computed from these `reproduce --json` outputs")
     p.set_defaults(func=_expected)
 
     p = sub.add_parser("data", help="list, check or fetch datasets")

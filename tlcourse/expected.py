@@ -51,3 +51,61 @@ def check_result(experiment: str, name: str, value: float) -> float:
             "the defaults; if the number is still off, the implementation is likely wrong."
         )
     return value
+
+
+def summarize_runs(runs: list[dict]) -> dict[str, dict[str, float]]:
+    """Mean, standard deviation, min and max of each result over runs (the JSON that `reproduce` writes)."""
+    import statistics
+
+    names = list(dict.fromkeys(name for run in runs for name in run["results"]))
+    summary = {}
+    for name in names:
+        values = [run["results"][name] for run in runs if name in run["results"]]
+        summary[name] = {
+            "mean": statistics.fmean(values),
+            "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values),
+            "max": max(values),
+        }
+    return summary
+
+
+SPREAD, MARGIN = 3.0, 0.02
+
+
+def range_from_summary(name: str, stats: dict[str, float]) -> list[float]:
+    """The rule behind every range: ``[min - (3 sd + 0.02), max + (3 sd + 0.02)]``, rounded outward.
+
+    Wider than the observed runs by three standard deviations and a fixed margin, so that seeds that
+    were not measured still land inside; clipped to what the quantity can be (accuracies to [0, 1],
+    proxy A-distances to [-2, 2]).
+    """
+    import math
+
+    pad = SPREAD * stats["sd"] + MARGIN
+    low, high = math.floor((stats["min"] - pad) * 1000) / 1000, math.ceil((stats["max"] + pad) * 1000) / 1000
+    if name.startswith("pad_"):
+        return [max(low, -2.0), min(high, 2.0)]
+    if name.startswith("mmd_"):
+        return [low, high]
+    return [max(low, 0.0), min(high, 1.0)]
+
+
+def calibration_toml(experiment: str, runs: list[dict], command: str) -> str:
+    """The ``expected.toml`` section for one experiment, from its runs (see `range_from_summary`)."""
+    summary = summarize_runs(runs)
+    seeds = sorted(run["seed"] for run in runs)
+    lines = [
+        f"[{experiment}]",
+        f'command = "{command}"',
+        f"seeds = {seeds}",
+        f'rule = "[min - ({SPREAD:g} sd + {MARGIN:g}), max + ({SPREAD:g} sd + {MARGIN:g})] over the seeds"',
+        "",
+        f"[{experiment}.ranges]",
+    ]
+    lines += [f"{name} = {range_from_summary(name, stats)}" for name, stats in summary.items()]
+    lines += ["", f"[{experiment}.observed]  # mean, sd, min, max over the seeds"]
+    lines += [
+        f"{name} = [{s['mean']:.4f}, {s['sd']:.4f}, {s['min']:.4f}, {s['max']:.4f}]" for name, s in summary.items()
+    ]
+    return "\n".join(lines) + "\n"
