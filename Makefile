@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# nbgrader calls tools of its environment (alembic) by name: put the environment first on PATH.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: setup data course test lab expected clean
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# nbgrader runs the `alembic` command of its own environment: put this interpreter's bin folder first
+# on PATH, so the tests work from `.venv/bin/python -m pytest` without an activated environment.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @pytest.fixture
