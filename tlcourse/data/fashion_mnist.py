@@ -67,7 +67,9 @@ def _published(filename: str, gz_sha256: str, payload_sha256: str, payload_bytes
                    payload_bytes)
 
 
-# Upstream .gz sums as published in the Fashion-MNIST README; payload sums measured on Debian's copy.
+# Upstream .gz SHA-256 sums as other download code records them (the upstream README lists MD5 sums only,
+# and this offline machine cannot fetch the files to re-measure them); payload sums measured on Debian's
+# copy. If a real download ever fails its .gz check, compare with the upstream MD5s before changing these.
 FILES: dict[str, IdxFile] = {
     "train-images": _published(
         "train-images-idx3-ubyte.gz",
