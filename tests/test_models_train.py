@@ -5,7 +5,16 @@ import torch
 
 from tlcourse.data import Domain
 from tlcourse.models import ARCHITECTURES, FeatureClassifier, build_classifier
-from tlcourse.train import History, choose_device, evaluate, extract_features, fit, predict, seed_everything
+from tlcourse.train import (
+    History,
+    choose_device,
+    evaluate,
+    extract_features,
+    fit,
+    fit_method,
+    predict,
+    seed_everything,
+)
 
 
 def toy_domain(n=256, seed=0, num_classes=3) -> Domain:
@@ -93,3 +102,30 @@ def test_device_choice_respects_the_environment(monkeypatch):
     monkeypatch.setenv("TLCOURSE_DEVICE", "cpu")
     assert choose_device() == torch.device("cpu")
     assert choose_device("cpu").type == "cpu"
+
+
+def test_fit_method_feeds_unlabelled_target_batches_and_progress():
+    from tlcourse.methods import SourceOnly
+
+    class Recorder(SourceOnly):
+        def update(self, source_x, source_y, target_x, progress):
+            self.seen.append((len(source_x), len(target_x), progress))
+            return super().update(source_x, source_y, target_x, progress)
+
+    seed_everything(0)
+    method = Recorder(build_classifier("lenet", num_classes=3))
+    method.seen = []
+    source, target = toy_domain(96, seed=0), toy_domain(40, seed=1)
+    history = fit_method(method, source, target.x, epochs=2, batch_size=32, val=source, progress=False)
+    assert [s[:2] for s in method.seen] == [(32, 32)] * 6
+    progress = [s[2] for s in method.seen]
+    assert progress == sorted(progress) and progress[0] == 0.0 and progress[-1] < 1.0
+    assert len(history) == 2 and history.last["val_acc"] > 0.5 and "loss" in history.last
+
+
+def test_fit_method_rejects_an_empty_target():
+    from tlcourse.methods import SourceOnly
+
+    with pytest.raises(ValueError, match="target"):
+        fit_method(SourceOnly(build_classifier("lenet", num_classes=3)), toy_domain(32), torch.empty(0, 3, 28, 28),
+                   progress=False)

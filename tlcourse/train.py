@@ -168,3 +168,72 @@ def fit(
         history.append(**record)
         bar.set_postfix({k: round(v, 3) for k, v in record.items() if k != "epoch"})
     return history
+
+
+def fit_method(
+    method: nn.Module,
+    source: Domain,
+    target_x: torch.Tensor,
+    *,
+    epochs: int = 5,
+    batch_size: int = 64,
+    val: Domain | None = None,
+    device: torch.device | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "adapt",
+) -> History:
+    """Train a transfer method (see `tlcourse.methods.Method`) on labelled source and unlabelled target data.
+
+    An epoch is one pass over the source; target batches of the same size are drawn alongside, cycling
+    through a fresh permutation of the target whenever it runs out. The method's ``update`` gets the
+    fraction of training done, for its schedules.
+
+    Args:
+        method: has ``update(source_x, source_y, target_x, progress) -> dict`` and ``predict(x)``.
+        source: the labelled source domain.
+        target_x: unlabelled target images ``(N_t, C, H, W)``; target labels never reach the loop.
+        val: a labelled validation domain evaluated after each epoch; pass a *source* split for honest
+            model selection (a target test set here would be an oracle).
+        seed: seeds the batch order.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if len(target_x) == 0:
+        raise ValueError("fit_method needs at least one target image")
+    device = device or choose_device()
+    method.to(device)
+    generator = torch.Generator().manual_seed(seed)
+    steps_per_epoch = max(1, len(source) // batch_size)
+    total_steps = epochs * steps_per_epoch
+
+    def target_batches() -> Iterator[torch.Tensor]:
+        # Full batches only (unless the whole target is smaller than one), so that every step sees as
+        # many target as source images: DANN's domain classifier relies on that balance.
+        while True:
+            for idx in iterate_minibatches(len(target_x), batch_size, shuffle=True, generator=generator):
+                if len(idx) == min(batch_size, len(target_x)):
+                    yield idx
+
+    targets = target_batches()
+    history = History()
+    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
+    step = 0
+    for epoch in bar:
+        method.train()
+        sums: dict[str, float] = {}
+        source_batches = iterate_minibatches(len(source), batch_size, shuffle=True, generator=generator)
+        for idx in list(source_batches)[:steps_per_epoch]:
+            t_idx = next(targets)
+            losses = method.update(
+                source.x[idx].to(device), source.y[idx].to(device), target_x[t_idx].to(device), step / total_steps
+            )
+            step += 1
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v
+        record = {"epoch": epoch, **{k: v / steps_per_epoch for k, v in sums.items()}}
+        if val is not None:
+            record["val_acc"] = evaluate(method, val, device=device)
+        history.append(**record)
+        bar.set_postfix({k: round(v, 3) for k, v in record.items() if k != "epoch"})
+    return history

@@ -1,0 +1,77 @@
+"""The contract every transfer method keeps, after DomainBed's ``Algorithm``.
+
+A method owns its networks and its optimizer(s), so that methods with several players (a domain
+classifier, two heads) need nothing special from the training loop.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tlcourse.models import FeatureClassifier
+
+
+class Method(nn.Module):
+    """Base class: a classifier plus whatever a method adds to train it.
+
+    Subclasses implement `update`; `predict` defaults to the classifier's logits.
+
+    Args:
+        model: the classifier, split into ``features`` and ``head``.
+        lr: the learning rate of the default optimizer (Adam over every trainable parameter of the
+            method, the classifier and any module a subclass adds before calling `make_optimizer`).
+    """
+
+    def __init__(self, model: FeatureClassifier, lr: float = 1e-3) -> None:
+        super().__init__()
+        self.model = model
+        self.lr = lr
+        self.optimizer: torch.optim.Optimizer | None = None
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """Adam over every trainable parameter of the method; call it at the end of ``__init__``."""
+        self.optimizer = torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=self.lr)
+        return self.optimizer
+
+    def update(
+        self, source_x: torch.Tensor, source_y: torch.Tensor, target_x: torch.Tensor, progress: float
+    ) -> dict[str, float]:
+        """One training step on a labelled source batch and an unlabelled target batch.
+
+        Args:
+            source_x: ``(B, C, H, W)`` source images; source_y: ``(B,)`` their labels.
+            target_x: ``(B', C, H, W)`` target images (never their labels).
+            progress: the fraction of training done, in [0, 1] (for schedules such as DANN's lambda).
+
+        Returns:
+            the step's losses as floats, for the history.
+        """
+        raise NotImplementedError
+
+    def step(self, loss: torch.Tensor) -> None:
+        """Backpropagate ``loss`` and take an optimizer step."""
+        assert self.optimizer is not None, "call self.make_optimizer() at the end of __init__"
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(N, num_classes)``."""
+        return self.model(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.predict(x)
+
+
+class SourceOnly(Method):
+    """Empirical risk minimisation on the source: the baseline every adaptation method must beat."""
+
+    def __init__(self, model: FeatureClassifier, lr: float = 1e-3) -> None:
+        super().__init__(model, lr)
+        self.make_optimizer()
+
+    def update(self, source_x, source_y, target_x, progress):
+        loss = nn.functional.cross_entropy(self.model(source_x), source_y)
+        self.step(loss)
+        return {"loss": loss.item()}
