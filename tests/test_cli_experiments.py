@@ -15,8 +15,11 @@ TINY = ds.DomainShiftConfig(n_train=300, n_test=100, epochs=1, n_distance=40)
 @pytest.fixture
 def tiny_domain_shift(monkeypatch):
     """Make `reproduce domain-shift` run on a few hundred images, to test the plumbing in seconds."""
-    original = ds.run_domain_shift
-    monkeypatch.setattr(ds, "run_domain_shift", lambda seed=0, progress=True: original(seed, TINY, progress=False))
+    from tlcourse import experiments
+
+    experiments.experiment_names()  # fill the registry before patching it
+    monkeypatch.setitem(experiments._REGISTRY, "domain-shift",
+                        lambda seed=0, progress=True: ds.run_domain_shift(seed, TINY, progress=False))
 
 
 def test_reproduce_writes_the_json_contract(tiny_domain_shift, tmp_path, capsys):

@@ -6,7 +6,9 @@ runs one, prints its table and writes ``{"experiment", "seed", "results", "secon
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,10 +70,29 @@ def format_table(rows: list[tuple[str, dict[str, float | str]]], title: str = ""
     return "\n".join(lines)
 
 
-def _registry() -> dict[str, Callable[..., ExperimentResult]]:
-    from tlcourse.experiments.domain_shift import run_domain_shift
+_REGISTRY: dict[str, Callable[..., ExperimentResult]] = {}
 
-    return {"domain-shift": run_domain_shift}
+
+def register(name: str) -> Callable[[Callable[..., ExperimentResult]], Callable[..., ExperimentResult]]:
+    """Decorator: make an experiment function reachable as ``python -m tlcourse reproduce NAME``.
+
+    The function takes ``seed`` and ``progress`` keyword arguments and returns an `ExperimentResult`.
+    """
+
+    def add(function: Callable[..., ExperimentResult]) -> Callable[..., ExperimentResult]:
+        if name in _REGISTRY and _REGISTRY[name] is not function:
+            raise ValueError(f"two experiments are registered as {name!r}")
+        _REGISTRY[name] = function
+        return function
+
+    return add
+
+
+def _registry() -> dict[str, Callable[..., ExperimentResult]]:
+    # Every module of this package registers its experiments when imported.
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    return _REGISTRY
 
 
 def experiment_names() -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from tlcourse.data import Domain, load_fashion_mnist, make_target, one_class_prior, resample_to_prior
-from tlcourse.experiments import ExperimentResult
+from tlcourse.experiments import ExperimentResult, register
 from tlcourse.metrics import median_bandwidth, mmd2_unbiased, proxy_a_distance
 from tlcourse.models import FeatureClassifier, build_classifier
 from tlcourse.train import evaluate, extract_features, fit, seed_everything
@@ -79,6 +79,7 @@ def domain_distance(
     }
 
 
+@register("domain-shift")
 def run_domain_shift(seed: int = 0, config: DomainShiftConfig | None = None, progress: bool = True) -> ExperimentResult:
     """Train on the source, then measure accuracy and domain distance on every target."""
     config = config or DomainShiftConfig()
