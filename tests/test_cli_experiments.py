@@ -92,3 +92,17 @@ def test_domain_shift_lands_in_its_expected_ranges():
     for name, (low, high) in expected_ranges()["domain-shift"].items():
         assert low <= result.results[name] <= high, f"{name} = {result.results[name]:.4f} not in [{low}, {high}]"
     assert result.results["source"] - result.results["photo_blend"] >= 0.30
+
+
+def test_grading_ranges_apply_only_while_autograding(monkeypatch):
+    from tlcourse import expected
+
+    data = {"exp": {"ranges": {"acc": [0.8, 0.9]}, "grading_ranges": {"acc": [0.5, 0.7]}}}
+    monkeypatch.setattr(expected, "load_expected", lambda: data)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert expected.expected_range("exp", "acc") == (0.8, 0.9)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert expected.autograding() and expected.expected_range("exp", "acc") == (0.5, 0.7)
+    assert expected.expected_range("exp", "acc", grading=False) == (0.8, 0.9)
+    with pytest.raises(AssertionError):
+        expected.check_result("exp", "acc", 0.85)
