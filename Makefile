@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # nbgrader calls tools of its environment (alembic) by name: put the environment first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup data course test lab expected clean
+.PHONY: setup data course test lab expected benchmark clean
 
 # Re-install only when the package's dependencies change.
 $(STAMP): pyproject.toml
@@ -35,6 +35,10 @@ lab: setup
 
 expected: setup
 	$(PY) -m tlcourse expected
+
+# Wall time and peak memory of every notebook and experiment against DESIGN.md's budgets.
+benchmark: setup
+	$(PY) -m tlcourse benchmark
 
 clean:
 	rm -rf executed release submitted autograded feedback gradebook.db .pytest_cache

@@ -68,6 +68,13 @@ def _course(args: argparse.Namespace) -> int:
     return run_course(Path(args.notebooks), Path(args.output), chapters=args.chapters, timeout=args.timeout)
 
 
+def _benchmark(args: argparse.Namespace) -> int:
+    from tlcourse.benchmark import run_benchmark
+
+    return run_benchmark(Path(args.notebooks), Path(args.output), experiments=not args.no_experiments,
+                         chapters=args.chapters)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tlcourse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chapters", nargs="*", help="chapter folder names (default: all)")
     p.add_argument("--timeout", type=int, default=900, help="seconds a single cell may run")
     p.set_defaults(func=_course)
+
+    p = sub.add_parser("benchmark", help="time every notebook and experiment, and their peak memory, against the budgets")
+    p.add_argument("--notebooks", default="notebooks", help="folder of chapter folders (default: ./notebooks)")
+    p.add_argument("--output", default="benchmarks/results", help="where benchmark.json and executed copies go")
+    p.add_argument("--chapters", nargs="*", help="chapter folder names (default: all)")
+    p.add_argument("--no-experiments", action="store_true", help="notebooks only")
+    p.set_defaults(func=_benchmark)
     return parser
 
 

@@ -1,0 +1,61 @@
+"""The course runner and the benchmark, on a two-cell notebook made by the test."""
+
+import json
+
+import nbformat
+import pytest
+
+from tlcourse.benchmark import Measurement, run_benchmark
+from tlcourse.course import chapter_notebooks, results_text, run_course
+
+
+@pytest.fixture
+def tiny_course(tmp_path):
+    folder = tmp_path / "notebooks" / "00-tiny"
+    folder.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = sum(range(10))"),
+                nbformat.v4.new_code_cell("print('table:', x)", metadata={"tags": ["results"]})]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "tiny.ipynb")
+    return tmp_path
+
+
+def test_course_runs_and_prints_the_results_cell(tiny_course, capsys):
+    assert run_course(tiny_course / "notebooks", tiny_course / "executed") == 0
+    out = capsys.readouterr().out
+    assert "table: 45" in out and "1 notebook(s) ran, 0 failed" in out
+    executed = nbformat.read(tiny_course / "executed" / "00-tiny" / "tiny.ipynb", as_version=4)
+    assert results_text(executed) == "table: 45"
+
+
+def test_a_failing_notebook_fails_the_course_and_keeps_the_executed_copy(tiny_course, capsys):
+    path = tiny_course / "notebooks" / "00-tiny" / "tiny.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source = "raise ValueError('student bug')"
+    nbformat.write(nb, path)
+    assert run_course(tiny_course / "notebooks", tiny_course / "executed") == 1
+    assert "FAILED" in capsys.readouterr().err
+    assert (tiny_course / "executed" / "00-tiny" / "tiny.ipynb").exists()
+
+
+def test_unknown_chapter_is_a_clear_error(tiny_course):
+    with pytest.raises(ValueError, match="00-tiny"):
+        chapter_notebooks(tiny_course / "notebooks", ["99-nope"])
+
+
+def test_benchmark_measures_time_and_memory(tiny_course, capsys):
+    output = tiny_course / "bench"
+    assert run_benchmark(tiny_course / "notebooks", output, experiments=False) == 0
+    report = json.loads((output / "benchmark.json").read_text())
+    (m,) = report["measurements"]
+    assert m["kind"] == "notebook" and m["name"] == "00-tiny" and m["ok"]
+    assert 0 < m["seconds"] < 120 and 10 < m["peak_mib"] < 4096
+    assert report["course_seconds"] == pytest.approx(m["seconds"])
+    assert "whole course" in capsys.readouterr().out
+
+
+def test_budget_rules():
+    assert Measurement("notebook", "a", 200, 100, True).over_budget() == ["200 s > 180 s"]
+    assert Measurement("experiment", "b", 900, 5000, True).over_budget() == ["5000 MiB > 4096 MiB"]
+    assert Measurement("notebook", "c", 60, 900, True).over_budget() == []
