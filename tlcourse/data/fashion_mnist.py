@@ -13,19 +13,17 @@ from __future__ import annotations
 import functools
 import gzip
 import os
-import shutil
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pooch
 import torch
 
 from .domain import Domain
-from .roots import ChecksumError, DataNotFoundError, data_roots, download_root
+from .download import Remote, published, staged_fetch
+from .roots import DataNotFoundError, data_roots, download_root
 
 NAME = "fashion-mnist"
 FETCH_COMMAND = "python -m tlcourse data fetch fashion-mnist"
@@ -67,25 +65,29 @@ def _published(filename: str, gz_sha256: str, payload_sha256: str, payload_bytes
                    payload_bytes)
 
 
-# Upstream .gz SHA-256 sums as other download code records them (the upstream README lists MD5 sums only,
-# and this offline machine cannot fetch the files to re-measure them); payload sums measured on Debian's
-# copy. If a real download ever fails its .gz check, compare with the upstream MD5s before changing these.
+# Upstream .gz SHA-256 sums as TensorFlow Datasets records them for these URLs, with their sizes
+# (tensorflow/datasets, tensorflow_datasets/url_checksums/fashion_mnist.txt); torchvision's prototype
+# datasets pin the same four sums (torchvision/prototype/datasets/_builtin/mnist.py, FashionMNIST), and
+# the upstream README's MD5s (8d4fb7e6..., 25c81989..., bef4ecab..., bb300cfd...) go with these files.
+# (An earlier version of this table had sums of a third-party re-compressed copy, which upstream's files
+# would have failed.) Payload sums measured on Debian's copy, whose .gz bytes differ (no file name in
+# the gzip header: 24 bytes shorter) while the images are the same.
 FILES: dict[str, IdxFile] = {
     "train-images": _published(
         "train-images-idx3-ubyte.gz",
-        "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
+        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
         "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", 47_040_016),
     "train-labels": _published(
         "train-labels-idx1-ubyte.gz",
-        "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
+        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
         "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", 60_008),
     "t10k-images": _published(
         "t10k-images-idx3-ubyte.gz",
-        "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
+        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
         "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", 7_840_016),
     "t10k-labels": _published(
         "t10k-labels-idx1-ubyte.gz",
-        "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
         "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", 10_008),
 }
 SPLITS: dict[str, tuple[str, str]] = {
@@ -152,59 +154,12 @@ def find_fashion_mnist(root: Path | None = None) -> Path:
 
 
 # --------------------------------------------------------------------------------------------- fetching
-def _make_writable_folder(folder: Path) -> list[Path]:
-    """Create ``folder`` (and missing parents) and prove it is writable; return the folders created."""
-    created = [p for p in (folder, *folder.parents) if not p.exists()]
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        _remove_empty(created)
-        raise PermissionError(
-            f"Cannot write to the data folder {folder}: {err.strerror or err}.\n"
-            "Point TLCOURSE_DATA at a folder you can write to and fetch again, e.g.\n"
-            f"  export TLCOURSE_DATA=$HOME/tlcourse-data && {FETCH_COMMAND}"
-        ) from err
-    return created
+OFFLINE_HINT = ("Offline machine: `sudo apt-get install dataset-fashion-mnist`, or copy the four files into "
+                "$TLCOURSE_DATA/fashion-mnist/ (set TLCOURSE_DATA to any folder).")
 
 
-def _remove_empty(folders: list[Path]) -> None:
-    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):  # deepest first
-        try:
-            folder.rmdir()
-        except OSError:
-            pass
-
-
-def _download(file: IdxFile, folder: Path, progress: bool) -> Path:
-    """Download ``file`` into ``folder``, trying each URL; pooch only keeps a file whose hash matched."""
-    import requests  # pooch's own dependency; imported late like pooch does
-
-    downloader = pooch.HTTPDownloader(progressbar=progress, timeout=60)
-    mismatches: list[str] = []
-    failures: list[str] = []
-    for url in file.urls:
-        try:
-            return Path(pooch.retrieve(url, known_hash=f"sha256:{file.gz_sha256}", fname=file.filename,
-                                       path=folder, downloader=downloader))
-        except requests.exceptions.RequestException as err:
-            reason = str(err) if len(str(err)) < 200 else str(err)[:200] + " ..."
-            failures.append(f"  {url}: {type(err).__name__}: {reason}")
-        except ValueError as err:  # pooch's hash mismatch; it already deleted the temporary file
-            mismatches.append(f"  {url}: {err}")
-    if mismatches:
-        raise ChecksumError(
-            f"{file.filename} downloaded, but its SHA-256 is not the published one, so it was deleted:\n"
-            + "\n".join(mismatches + failures)
-            + "\nThe server sent a different or damaged file (a proxy or captive portal can do this). "
-            f"Try again later with   {FETCH_COMMAND}   or install Debian's `dataset-fashion-mnist`."
-        )
-    raise DataNotFoundError(
-        f"Could not download {file.filename} (no network?):\n" + "\n".join(failures)
-        + "\nOffline machine: `sudo apt-get install dataset-fashion-mnist`, or copy the four files into "
-        "$TLCOURSE_DATA/fashion-mnist/ (set TLCOURSE_DATA to any folder). Nothing was written."
-    )
+def _remote(file: IdxFile) -> Remote:
+    return published(file.filename, f"sha256:{file.gz_sha256}", *file.urls)
 
 
 def fetch_fashion_mnist(root: Path | None = None, progress: bool = True) -> Path:
@@ -229,23 +184,8 @@ def fetch_fashion_mnist(root: Path | None = None, progress: bool = True) -> Path
     except DataNotFoundError:
         pass
     base = Path(root).expanduser() if root is not None else download_root()
-    target = base / NAME
-    created = _make_writable_folder(base)
-    staging = Path(tempfile.mkdtemp(prefix=f".{NAME}-download-", dir=base))
-    done = False
-    try:
-        fetched = [_download(f, staging, progress) for f in FILES.values()]
-        if not target.exists():
-            target.mkdir()
-            created.append(target)
-        for path in fetched:
-            os.replace(path, target / path.name)  # atomic within one file system
-        done = True
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not done:
-            _remove_empty(created)
-    return target
+    return staged_fetch(NAME, [_remote(f) for f in FILES.values()], base, progress=progress,
+                        fetch_command=FETCH_COMMAND, offline_hint=OFFLINE_HINT)
 
 
 # --------------------------------------------------------------------------------------------- checking
