@@ -16,3 +16,18 @@ c.OverwriteCells.add_missing_cells = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Exchange.root = str(root / "exchange")
+
+# Cells that kill their kernel or ignore the timeout's interrupt cost their own points, not the rest:
+# tlcourse's Execute restarts the kernel, replays the cells above, and goes on (tlcourse/instructor.py).
+from nbgrader.converters.autograde import Autograde  # noqa: E402
+from nbgrader.preprocessors import Execute, OverwriteCells  # noqa: E402
+
+from tlcourse.instructor import ResilientExecute, RobustOverwriteCells  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    ResilientExecute if p is Execute else p for p in Autograde.class_traits()["autograde_preprocessors"].default()
+]
+# Deleted test cells come back even when the cells around them were deleted too (nbgrader 0.9 fails there).
+c.Autograde.sanitize_preprocessors = [
+    RobustOverwriteCells if p is OverwriteCells else p for p in Autograde.class_traits()["sanitize_preprocessors"].default()
+]

@@ -75,6 +75,28 @@ def _benchmark(args: argparse.Namespace) -> int:
                          chapters=args.chapters)
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from tlcourse import instructor
+
+    if args.action == "autograde":
+        instructor.limit_memory(args.memory_mib or instructor.DEFAULT_MEMORY_MIB)
+    api = instructor.nbgrader_api(args.root, cell_timeout=args.cell_timeout or instructor.DEFAULT_CELL_TIMEOUT)
+    if args.action == "release":
+        instructor.release(api, args.chapters)
+    elif args.action == "collect":
+        if not args.folder:
+            raise ValueError("`grade collect` needs the folder of submissions: grade collect FOLDER")
+        instructor.collect(api, Path(args.folder))
+    elif args.action == "autograde":
+        rows = instructor.autograde(api, args.chapters, args.students)
+        return 1 if any(r.error for r in rows) else 0
+    elif args.action == "feedback":
+        instructor.feedback(api, args.chapters)
+    elif args.action == "export":
+        instructor.export(api, Path(args.folder or "grades.csv"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tlcourse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chapters", nargs="*", help="chapter folder names (default: all)")
     p.add_argument("--timeout", type=int, default=900, help="seconds a single cell may run")
     p.set_defaults(func=_course)
+
+    p = sub.add_parser("grade", help="instructors: release, collect, autograde, feedback, export (nbgrader)")
+    p.add_argument("action", choices=["release", "collect", "autograde", "feedback", "export"])
+    p.add_argument("folder", nargs="?", help="collect: the submissions folder; export: the CSV path (grades.csv)")
+    p.add_argument("--chapters", nargs="*", help="chapter folder names (default: all)")
+    p.add_argument("--students", nargs="*", help="autograde only these students (default: all submitted)")
+    p.add_argument("--root", type=Path, help="course root (default: this repository)")
+    # Defaults live in tlcourse.instructor (not imported here: nbgrader is slow to import).
+    p.add_argument("--cell-timeout", type=int, help="seconds one cell of student code may run (default 600)")
+    p.add_argument("--memory-mib", type=int, help="memory one kernel may use, in MiB (default 4096)")
+    p.set_defaults(func=_grade)
 
     p = sub.add_parser("benchmark", help="time every notebook and experiment, and their peak memory, against the budgets")
     p.add_argument("--notebooks", default="notebooks", help="folder of chapter folders (default: ./notebooks)")
