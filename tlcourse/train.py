@@ -5,6 +5,7 @@ Methods only bring what is their own (a loss, a step); the loop, progress bars a
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 from collections.abc import Callable, Iterator
@@ -58,6 +59,7 @@ class History:
     """What `fit` measured, one record per epoch: ``history["loss"]`` is the list of epoch losses."""
 
     records: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None  # set by early stopping: the epoch whose parameters were kept
 
     def append(self, **values: float) -> None:
         self.records.append(values)
@@ -107,6 +109,7 @@ def evaluate(model: nn.Module, data: Domain, *, batch_size: int = 1024, device: 
 
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Regularizer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def fit(
@@ -124,6 +127,8 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     desc: str = "train",
+    regularizer: Regularizer | None = None,
+    early_stopping: int | None = None,
 ) -> History:
     """Train ``model`` on a labelled domain with Adam and cross-entropy; returns the `History`.
 
@@ -137,9 +142,16 @@ def fit(
         params: the parameters to train (default: all that require gradients).
         seed: seeds the minibatch order, so the same seed gives the same run.
         progress: show a tqdm bar (set ``TQDM_DISABLE=1`` to silence every bar).
+        regularizer: ``regularizer(x, logits)``, a term added to each batch's loss that needs the batch's
+            images ``x`` (e.g. distillation from a teacher's outputs on the same images).
+        early_stopping: patience in epochs: stop once ``val`` accuracy has not improved for this many
+            epochs, then restore the parameters of the best epoch (``history.best_epoch``; of tied epochs
+            the later one, which fits the training data better). Needs ``val``.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if early_stopping is not None and (val is None or early_stopping < 1):
+        raise ValueError("early_stopping needs a validation domain (val=...) and a patience of at least 1 epoch.")
     device = device or choose_device()
     model.to(device)
     loss_fn = loss_fn or nn.functional.cross_entropy
@@ -149,6 +161,7 @@ def fit(
     optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     history = History()
+    best_acc, best_state = -1.0, None
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         model.train()
@@ -157,6 +170,8 @@ def fit(
             x, y = train.x[idx].to(device), train.y[idx].to(device)
             logits = model(x)
             loss = loss_fn(logits, y)
+            if regularizer is not None:
+                loss = loss + regularizer(x, logits)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -167,6 +182,13 @@ def fit(
             record["val_acc"] = evaluate(model, val, device=device)
         history.append(**record)
         bar.set_postfix({k: round(v, 3) for k, v in record.items() if k != "epoch"})
+        if early_stopping is not None:
+            if record["val_acc"] >= best_acc:
+                best_acc, best_state, history.best_epoch = record["val_acc"], copy.deepcopy(model.state_dict()), epoch
+            elif epoch - history.best_epoch >= early_stopping:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
     return history
 
 
