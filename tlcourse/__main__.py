@@ -15,7 +15,9 @@ from pathlib import Path
 def _reproduce(args: argparse.Namespace) -> int:
     from tlcourse.experiments import run_experiment
 
-    result = run_experiment(args.experiment, seed=args.seed, progress=not args.quiet)
+    # Only experiments with several tasks take --task: the others keep their old call.
+    options = {"task": args.task} if args.task is not None else {}
+    result = run_experiment(args.experiment, seed=args.seed, progress=not args.quiet, **options)
     print(result.format_table())
     if args.json:
         result.save(args.json)
@@ -104,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="run one chapter experiment and print its table")
     p.add_argument("experiment", help="e.g. domain-shift")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--task", help="for experiments with several tasks (e.g. dann: photo-blend, font-digits)")
     p.add_argument("--json", type=Path, help="write {experiment, seed, results, seconds} here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_reproduce)

@@ -8,6 +8,7 @@ domain classifier on them, alignment losses compare them across domains. So ever
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -114,3 +115,67 @@ def build_classifier(
     with torch.no_grad():
         num_features = features(torch.zeros(1, in_channels, image_size, image_size)).shape[1]
     return FeatureClassifier(features, make_head(num_features, num_classes), num_features)
+
+
+# ------------------------------------------------------------------------------ torchvision's ResNet-18
+#: torchvision's ImageNet weights for ResNet-18 (``ResNet18_Weights.IMAGENET1K_V1``), as torch hub caches them.
+RESNET18_WEIGHTS_FILE = "resnet18-f37072fd.pth"
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class ImageNetNormalize(nn.Module):
+    """Standardise images in [0, 1] with ImageNet's channel statistics; grayscale is repeated to RGB."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return (x - self.mean) / self.std
+
+
+def cached_resnet18_weights() -> Path:
+    """Where torch hub keeps torchvision's ImageNet ResNet-18 weights: ``<torch.hub.get_dir()>/checkpoints/``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_WEIGHTS_FILE
+
+
+def resnet_classifier(num_classes: int, weights: str | None = None) -> FeatureClassifier:
+    """torchvision's ResNet-18 as a `FeatureClassifier`: 512 features, a new linear head.
+
+    ``features`` is ImageNet normalisation, then five blocks (stem, layer1 .. layer4), global average
+    pooling and flattening; images of any size from 28x28 up, grayscale or RGB.
+
+    Args:
+        num_classes: outputs of the new head.
+        weights: ``None`` for random weights, or ``"cached"`` for the ImageNet weights from the local
+            torch hub cache (`cached_resnet18_weights`). Nothing is ever downloaded.
+
+    Raises:
+        FileNotFoundError: ``"cached"`` was asked for and the file is not in the cache; the message
+            names the file and how to put it there.
+    """
+    from torchvision.models import resnet18  # torchvision is slow to import
+
+    if weights not in (None, "cached"):
+        raise ValueError(f"weights must be None or 'cached', got {weights!r}.")
+    net = resnet18(weights=None)
+    if weights == "cached":
+        path = cached_resnet18_weights()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"No cached ImageNet weights for ResNet-18: {path} does not exist. On a machine with internet, "
+                "`python -c \"import torchvision; torchvision.models.resnet18(weights='IMAGENET1K_V1')\"` puts them "
+                "there (or copy the file into that folder; TORCH_HOME moves it). Use weights=None for random weights."
+            )
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    features = nn.Sequential(
+        ImageNetNormalize(),
+        nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
+        net.layer1, net.layer2, net.layer3, net.layer4,
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+    return FeatureClassifier(features, nn.Linear(net.fc.in_features, num_classes), net.fc.in_features)

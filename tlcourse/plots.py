@@ -290,3 +290,59 @@ def scatter_with_fit(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return fig
+
+
+def plot_decision_regions(
+    classifiers: Mapping[str, torch.nn.Module],
+    domains: Sequence[Domain],
+    *,
+    resolution: int = 200,
+    margin: float = 0.5,
+) -> Figure:
+    """Decision regions of 2-D classifiers, one panel each, with the points of every domain on top.
+
+    The background shows the predicted class, lighter where the classifier is unsure (its top softmax
+    probability near 1/K), and the black line is the decision boundary. Points: colour = class, marker =
+    domain (the first domain is drawn as filled circles, the others as hollow markers).
+
+    Args:
+        classifiers: panel title -> a model mapping points ``(N, 2)`` (or ``(N, 2, 1, 1)``) to logits.
+        domains: domains of 2-D points; their ``x`` has 2 values per point.
+        resolution: grid points per axis; margin: extra room around the points.
+    """
+    if not classifiers:
+        raise ValueError("plot_decision_regions needs at least one classifier.")
+    points = [_numpy(d.x).reshape(len(d), -1) for d in domains]
+    if any(p.shape[1] != 2 for p in points):
+        raise ValueError("plot_decision_regions draws 2-D points only: each domain's x must hold 2 values a point.")
+    pooled = np.concatenate(points)
+    lo, hi = pooled.min(0) - margin, pooled.max(0) + margin
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
+    grid = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
+    cmap = plt.get_cmap("tab10")
+    fig, axes = _figure(1, len(classifiers), figsize=(4.2 * len(classifiers), 4.0))
+    for ax, (title, model) in zip(axes[0], classifiers.items()):
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            probs = torch.softmax(model(grid.view(-1, 2, 1, 1)), 1).numpy()
+        model.train(was_training)
+        k = probs.shape[1]
+        label, confidence = probs.argmax(1), probs.max(1)
+        strength = ((confidence - 1 / k) / (1 - 1 / k)).reshape(gx.shape)  # 0 unsure .. 1 certain
+        colours = np.array([cmap(c)[:3] for c in label]).reshape(*gx.shape, 3)
+        ax.imshow(1 - 0.45 * strength[..., None] * (1 - colours), origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]),
+                  aspect="auto")
+        ax.contour(gx, gy, label.reshape(gx.shape), levels=np.arange(k - 1) + 0.5, colors="k", linewidths=1.2)
+        for d, (domain, xy) in enumerate(zip(domains, points)):
+            c = [cmap(int(y)) for y in _numpy(domain.y)]
+            marker = _DOMAIN_MARKERS[d % len(_DOMAIN_MARKERS)]
+            if d == 0:
+                ax.scatter(xy[:, 0], xy[:, 1], s=10, c=c, marker=marker, label=domain.name)
+            else:
+                ax.scatter(xy[:, 0], xy[:, 1], s=14, facecolors="none", edgecolors=c, marker=marker, label=domain.name)
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].legend(fontsize=8, loc="lower left")
+    return fig

@@ -7,6 +7,7 @@ runs one, prints its table and writes ``{"experiment", "seed", "results", "secon
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import pkgutil
 from collections.abc import Callable
@@ -104,4 +105,6 @@ def run_experiment(name: str, seed: int = 0, **kwargs) -> ExperimentResult:
     registry = _registry()
     if name not in registry:
         raise ValueError(f"Unknown experiment {name!r}; choose one of {sorted(registry)}.")
+    if "task" in kwargs and "task" not in inspect.signature(registry[name]).parameters:
+        raise ValueError(f"Experiment {name!r} has a single task: run it without --task.")
     return registry[name](seed=seed, **kwargs)

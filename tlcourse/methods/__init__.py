@@ -5,5 +5,9 @@
 """
 
 from tlcourse.methods.base import Method, SourceOnly
+from tlcourse.methods.boundary import DIRTT, VADA, EntropyMinimization, entropy_loss, virtual_adversarial_loss
+from tlcourse.methods.dann import DANN, DomainDiscriminator, GradientReversal, annealed_lr, dann_lambda, gradient_reversal
 
 __all__ = ["Method", "SourceOnly"]
+__all__ += ["DANN", "DomainDiscriminator", "GradientReversal", "annealed_lr", "dann_lambda", "gradient_reversal"]
+__all__ += ["DIRTT", "VADA", "EntropyMinimization", "entropy_loss", "virtual_adversarial_loss"]

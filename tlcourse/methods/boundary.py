@@ -1,0 +1,188 @@
+"""Keeping target points away from the decision boundary: entropy minimisation, VADA and DIRT-T.
+
+The cluster assumption: if the target data form clusters, a good classifier's boundary passes between
+them, not through them. DANN aligns the two feature distributions but says nothing about where the
+boundary goes in the target; these methods push it out of the dense target regions.
+
+* **Entropy minimisation** (Grandvalet & Bengio, 2005): make the classifier confident on target points,
+  ``min E_t[H(p(y|x))]``.
+* **VADA** (Shu et al., ICLR 2018): DANN + target entropy + virtual adversarial training (VAT; Miyato
+  et al., 2018), which makes the classifier locally Lipschitz, so that confidence cannot come from a
+  boundary that merely skirts the points.
+* **DIRT-T** (same paper): start from VADA, forget the source, and refine on the target alone with the
+  same two terms, staying close to a slowly updated teacher (natural-gradient steps).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from tlcourse.methods.base import Method
+from tlcourse.methods.dann import DANN
+from tlcourse.models import FeatureClassifier
+
+
+def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Mean Shannon entropy of the softmax, in nats: ``(1/N) sum_i -sum_k p_ik log p_ik``.
+
+    Args:
+        logits: class scores ``(N, K)``.
+
+    Returns:
+        a 0-dim tensor, 0 for one-hot predictions, ``log K`` for uniform ones; differentiable.
+    """
+    log_p = F.log_softmax(logits, dim=1)  # stable where p is tiny: p log p -> 0
+    return -(log_p.exp() * log_p).sum(dim=1).mean()
+
+
+def _unit_directions(d: torch.Tensor) -> torch.Tensor:
+    """Each sample of ``d (N, ...)`` scaled to unit L2 norm."""
+    norm = d.flatten(1).norm(dim=1).clamp_min(1e-12)
+    return d / norm.view(-1, *([1] * (d.dim() - 1)))
+
+
+def virtual_adversarial_loss(
+    model: nn.Module, x: torch.Tensor, *, radius: float = 1.0, xi: float = 0.1, power_iterations: int = 1
+) -> torch.Tensor:
+    """Virtual adversarial training (Miyato et al., TPAMI 2018): ``E_x[ KL(p(y|x) || p(y|x + r_adv)) ]``.
+
+    ``r_adv`` is the perturbation of L2 norm ``radius`` that changes the prediction most, found by
+    ``power_iterations`` steps of the power method on the KL's Hessian, started from a random direction
+    and probed at distance ``xi``. The clean prediction is a constant (no gradient), as in the paper.
+
+    Args:
+        model: maps images ``(N, C, H, W)`` to logits ``(N, K)``.
+        x: the images (labels are not needed: "virtual" adversarial).
+        radius: ``epsilon``, the L2 norm of the perturbation, in pixel units (images in [0, 1]).
+        xi: the probe distance. The paper's 1e-6 is meant for float64: in float32 the KL at that
+            distance (about xi^2) drowns in rounding, and the power step returns noise.
+    """
+    with torch.no_grad():
+        p_clean = F.softmax(model(x), dim=1)
+    d = _unit_directions(torch.randn_like(x))
+    for _ in range(power_iterations):
+        d.requires_grad_(True)
+        kl = F.kl_div(F.log_softmax(model(x + xi * d), dim=1), p_clean, reduction="batchmean")
+        (grad,) = torch.autograd.grad(kl, d)
+        d = _unit_directions(grad.detach())
+    return F.kl_div(F.log_softmax(model(x + radius * d), dim=1), p_clean, reduction="batchmean")
+
+
+class EntropyMinimization(DANN):
+    """DANN plus target entropy minimisation: ``L = L_y + L_d(through the reversal) + w_ent * E_t[H(p(y|x_t))]``.
+
+    With ``lambda_max=0`` the domain classifier gets no say in the features, and this is plain source
+    training plus target entropy (Grandvalet & Bengio, 2005). The entropy weight follows the same
+    schedule as lambda (``w_ent * lambda_p / lambda_max``), so early random features are not locked
+    into confident mistakes.
+
+    Args:
+        entropy_weight: ``w_ent``, the weight of the target entropy.
+        schedule_entropy: ramp ``w_ent`` up with `dann_lambda`; if False, it is constant.
+        The other arguments are `DANN`'s.
+    """
+
+    def __init__(
+        self, model: FeatureClassifier, lr: float = 1e-3, entropy_weight: float = 0.1,
+        schedule_entropy: bool = True, **dann_kwargs,
+    ) -> None:
+        super().__init__(model, lr, **dann_kwargs)
+        self.entropy_weight, self.schedule_entropy = float(entropy_weight), schedule_entropy
+
+    def entropy_factor(self, progress: float) -> float:
+        from tlcourse.methods.dann import dann_lambda
+
+        return self.entropy_weight * (dann_lambda(progress, self.gamma) if self.schedule_entropy else 1.0)
+
+    def update(self, source_x, source_y, target_x, progress):
+        self.schedule(progress)
+        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(source_x, source_y, target_x)
+        ent = entropy_loss(target_logits)
+        self.step(class_loss + domain_loss + self.entropy_factor(progress) * ent)
+        return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), "entropy": ent.item(),
+                **stats, "lambda": self.grl.lambda_}
+
+
+class VADA(EntropyMinimization):
+    """Virtual adversarial domain adaptation (Shu et al., ICLR 2018, eq. 6).
+
+    ``L = L_y + L_d(through the reversal) + lambda_s VAT(x_s) + lambda_t (H(x_t) + VAT(x_t))``, where
+    ``H`` is the target entropy and ``VAT`` the virtual adversarial loss (`virtual_adversarial_loss`).
+
+    Args:
+        source_vat: ``lambda_s``, the weight of VAT on the source.
+        target_weight: ``lambda_t``, the weight of target entropy and target VAT together.
+        radius: the VAT radius (L2, pixel units).
+        The other arguments are `DANN`'s. ``lambda_t`` follows the lambda schedule (see
+        `EntropyMinimization`).
+    """
+
+    def __init__(
+        self, model: FeatureClassifier, lr: float = 1e-3, target_weight: float = 0.1, source_vat: float = 1.0,
+        radius: float = 1.0, schedule_entropy: bool = True, **dann_kwargs,
+    ) -> None:
+        super().__init__(model, lr, entropy_weight=target_weight, schedule_entropy=schedule_entropy, **dann_kwargs)
+        self.source_vat, self.radius = float(source_vat), float(radius)
+
+    def update(self, source_x, source_y, target_x, progress):
+        self.schedule(progress)
+        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(source_x, source_y, target_x)
+        ent = entropy_loss(target_logits)
+        vat_t = virtual_adversarial_loss(self.model, target_x, radius=self.radius)
+        loss = class_loss + domain_loss + self.entropy_factor(progress) * (ent + vat_t)
+        stats["vat_target"] = vat_t.item()
+        if self.source_vat > 0:
+            vat_s = virtual_adversarial_loss(self.model, source_x, radius=self.radius)
+            loss = loss + self.source_vat * vat_s
+            stats["vat_source"] = vat_s.item()
+        self.step(loss)
+        return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), "entropy": ent.item(),
+                **stats, "lambda": self.grl.lambda_}
+
+
+class DIRTT(Method):
+    """Decision-boundary iterative refinement training with a teacher (DIRT-T; Shu et al., ICLR 2018, eq. 7-8).
+
+    Starts from a trained (VADA) classifier and refines it **on the target alone**:
+
+        ``min_theta  lambda_t (H(x_t) + VAT(x_t)) + beta * KL(p_teacher(y|x_t) || p_theta(y|x_t))``
+
+    The KL term keeps each step small in prediction space (an approximate natural-gradient step); every
+    ``teacher_every`` steps the teacher becomes a copy of the student. The source batch is not used.
+
+    Args:
+        model: the classifier to refine (it is trained in place; a copy is the first teacher).
+        target_weight: ``lambda_t``; beta: the teacher's weight; radius: the VAT radius.
+    """
+
+    def __init__(
+        self, model: FeatureClassifier, lr: float = 1e-3, target_weight: float = 1.0, beta: float = 1.0,
+        radius: float = 1.0, teacher_every: int = 100,
+    ) -> None:
+        super().__init__(model, lr)
+        self.target_weight, self.beta, self.radius = float(target_weight), float(beta), float(radius)
+        self.teacher_every = int(teacher_every)
+        self.teacher = copy.deepcopy(model).requires_grad_(False)
+        self.steps = 0
+        self.make_optimizer()
+
+    def update(self, source_x, source_y, target_x, progress):
+        if self.steps and self.steps % self.teacher_every == 0:
+            self.teacher.load_state_dict(self.model.state_dict())
+        self.steps += 1
+        logits = self.model(target_x)
+        with torch.no_grad():
+            p_teacher = F.softmax(self.teacher(target_x), dim=1)
+        ent = entropy_loss(logits)
+        vat = virtual_adversarial_loss(self.model, target_x, radius=self.radius)
+        kl = F.kl_div(F.log_softmax(logits, dim=1), p_teacher, reduction="batchmean")
+        self.step(self.target_weight * (ent + vat) + self.beta * kl)
+        return {"entropy": ent.item(), "vat_target": vat.item(), "teacher_kl": kl.item()}
+
+
+__all__: Sequence[str] = ["entropy_loss", "virtual_adversarial_loss", "EntropyMinimization", "VADA", "DIRTT"]

@@ -1,0 +1,213 @@
+"""Domain-adversarial training of neural networks (DANN; Ganin & Lempitsky, ICML 2015; Ganin et al., JMLR 2016).
+
+Three players share one network:
+
+* the **feature extractor** ``G_f`` (parameters ``theta_f``) maps an image to a feature vector;
+* the **label predictor** ``G_y`` (``theta_y``) classifies source features, with loss ``L_y``;
+* the **domain classifier** ``G_d`` (``theta_d``) tells source features from target features, with
+  loss ``L_d``.
+
+DANN looks for the saddle point of ``E(theta_f, theta_y, theta_d) = L_y - lambda L_d``: the label predictor
+and the domain classifier minimise their own losses, while the feature extractor minimises
+``L_y - lambda L_d``, i.e. it learns features that are good for the labels *and* that the domain
+classifier cannot tell apart. One backward pass does all three updates when a **gradient reversal
+layer** sits between the features and the domain classifier: the identity on the way forward, a
+multiplication by ``-lambda`` on the way back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from tlcourse.methods.base import Method
+from tlcourse.models import FeatureClassifier
+
+
+class GradientReversalFunction(torch.autograd.Function):
+    """``R_lambda(x) = x`` forward, ``dR/dx = -lambda I`` backward (Ganin & Lempitsky 2015, eq. 9-10).
+
+    ``lambda_`` is a Python float: it is a constant of the layer, not something to learn, so its
+    gradient is ``None``.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, lambda_: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.lambda_ = float(lambda_)
+        # A new tensor (not `x` itself), so that autograd records this node in the graph.
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return -ctx.lambda_ * grad_output, None
+
+
+def gradient_reversal(x: torch.Tensor, lambda_: float = 1.0) -> torch.Tensor:
+    """Apply the gradient reversal layer: returns ``x`` unchanged; gradients flowing back are times ``-lambda_``.
+
+    Args:
+        x: any tensor, e.g. features ``(N, d)``.
+        lambda_: the trade-off between the label loss and the domain loss (``lambda >= 0``).
+    """
+    return GradientReversalFunction.apply(x, lambda_)
+
+
+class GradientReversal(nn.Module):
+    """The gradient reversal layer as a module, with a coefficient the training schedule sets.
+
+    Example::
+
+        grl = GradientReversal()
+        grl.lambda_ = dann_lambda(progress)   # before each step
+        domain_logits = discriminator(grl(features))
+    """
+
+    def __init__(self, lambda_: float = 1.0) -> None:
+        super().__init__()
+        self.lambda_ = float(lambda_)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return gradient_reversal(x, self.lambda_)
+
+    def extra_repr(self) -> str:
+        return f"lambda_={self.lambda_:.4g}"
+
+
+class DomainDiscriminator(nn.Sequential):
+    """The domain classifier ``G_d``: features ``(N, d)`` -> one logit ``(N,)`` for "this is a source image".
+
+    The default is the DANN paper's MNIST domain classifier (JMLR 2016, fig. 4): fc 100 -> ReLU -> fc 1.
+    ``hidden=(1024, 1024)`` gives the paper's deeper classifier for SVHN and the Office images.
+    """
+
+    def __init__(self, num_features: int, hidden: Sequence[int] = (100,)) -> None:
+        layers: list[nn.Module] = []
+        width = num_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        super().__init__(*layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return super().forward(features).squeeze(1)
+
+
+def dann_lambda(p: float, gamma: float = 10.0) -> float:
+    """The paper's schedule for the adaptation factor: ``lambda_p = 2 / (1 + exp(-gamma p)) - 1``.
+
+    It rises from 0 at the start of training (``p = 0``) to almost 1 at the end (``p = 1``), so that the
+    domain classifier's noisy early signal does not disturb the features while they are still random.
+
+    Args:
+        p: training progress, from 0 to 1.
+        gamma: how fast lambda rises (the paper's 10).
+    """
+    return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0
+
+
+def annealed_lr(p: float, lr0: float, alpha: float = 10.0, beta: float = 0.75) -> float:
+    """The paper's learning-rate annealing: ``mu_p = mu_0 / (1 + alpha p) ** beta``.
+
+    With the paper's ``alpha = 10, beta = 0.75`` the rate falls to about 17% of ``mu_0`` at the end.
+    """
+    return lr0 / (1.0 + alpha * p) ** beta
+
+
+def domain_labels(n_source: int, n_target: int, device: torch.device | None = None) -> torch.Tensor:
+    """Domain labels for ``[source; target]``: 1 for a source image, 0 for a target image, float ``(n_s + n_t,)``."""
+    return torch.cat([torch.ones(n_source, device=device), torch.zeros(n_target, device=device)])
+
+
+class DANN(Method):
+    """Domain-adversarial training: source cross-entropy plus a domain classifier behind a gradient reversal.
+
+    Each step (``update``) takes ``B`` labelled source and ``B`` unlabelled target images (half source,
+    half target, as in the paper) and minimises
+
+        ``L = CE(G_y(G_f(x_s)), y_s) + BCE(G_d(R_lambda(G_f([x_s; x_t]))), [1; 0])``
+
+    in one backward pass. Because of the reversal ``R_lambda``, the domain classifier descends ``L_d``
+    while the feature extractor descends ``L_y - lambda L_d``. (The paper writes ``L_y - lambda L_d``
+    for the domain classifier's objective too, so its gradient is scaled by lambda; here, as in most
+    implementations, the domain classifier learns at full rate from the first step.)
+
+    Schedules, driven by the ``progress`` argument p in [0, 1]:
+      * ``lambda_p = lambda_max * (2 / (1 + exp(-gamma p)) - 1)`` (`dann_lambda`);
+      * ``lr_p = lr / (1 + 10 p) ** 0.75`` (`annealed_lr`), when ``anneal_lr``.
+
+    Args:
+        model: the classifier, split into ``features`` (``G_f``) and ``head`` (``G_y``).
+        lr: the initial learning rate ``mu_0``.
+        lambda_max: the final adaptation factor (1 in the paper); 0 turns DANN into source-only training.
+        gamma: the steepness of the lambda schedule (10 in the paper).
+        schedule_lambda: if False, lambda is ``lambda_max`` from the first step.
+        anneal_lr: apply the paper's learning-rate annealing.
+        discriminator_hidden: the domain classifier's hidden widths (``(100,)``: the paper's MNIST one).
+        optimizer: ``"adam"`` (the course default: fast on small budgets) or ``"sgd"`` (the paper's:
+            momentum 0.9).
+    """
+
+    def __init__(
+        self,
+        model: FeatureClassifier,
+        lr: float = 1e-3,
+        lambda_max: float = 1.0,
+        gamma: float = 10.0,
+        schedule_lambda: bool = True,
+        anneal_lr: bool = True,
+        discriminator_hidden: Sequence[int] = (100,),
+        optimizer: str = "adam",
+    ) -> None:
+        super().__init__(model, lr)
+        if lambda_max < 0:
+            raise ValueError(f"lambda_max must be >= 0, got {lambda_max}")
+        self.discriminator = DomainDiscriminator(model.num_features, discriminator_hidden)
+        self.grl = GradientReversal(0.0)
+        self.lambda_max, self.gamma = float(lambda_max), float(gamma)
+        self.schedule_lambda, self.anneal_lr = schedule_lambda, anneal_lr
+        if optimizer == "adam":
+            self.make_optimizer()
+        elif optimizer == "sgd":
+            params = [p for p in self.parameters() if p.requires_grad]
+            self.optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9)
+        else:
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+
+    def schedule(self, progress: float) -> None:
+        """Set the reversal's lambda and the learning rate for training progress p in [0, 1]."""
+        factor = dann_lambda(progress, self.gamma) if self.schedule_lambda else 1.0
+        self.grl.lambda_ = self.lambda_max * factor
+        lr = annealed_lr(progress, self.lr) if self.anneal_lr else self.lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def adversarial_losses(
+        self, source_x: torch.Tensor, source_y: torch.Tensor, target_x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float], tuple[torch.Tensor, torch.Tensor]]:
+        """The two DANN losses of one batch, and the logits of both domains for subclasses.
+
+        Returns:
+            ``(class_loss, domain_loss, stats, (source_logits, target_logits))``; ``stats`` holds the
+            domain classifier's accuracy on this batch.
+        """
+        n_s = len(source_x)
+        features = self.model.features(torch.cat([source_x, target_x]))  # (B_s + B_t, d): one pass
+        logits = self.model.head(features)
+        class_loss = F.cross_entropy(logits[:n_s], source_y)
+        domain_logits = self.discriminator(self.grl(features))  # (B_s + B_t,)
+        labels = domain_labels(n_s, len(target_x), features.device)
+        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, labels)
+        domain_acc = ((domain_logits > 0).float() == labels).float().mean().item()
+        return class_loss, domain_loss, {"domain_acc": domain_acc}, (logits[:n_s], logits[n_s:])
+
+    def update(self, source_x, source_y, target_x, progress):
+        self.schedule(progress)
+        class_loss, domain_loss, stats, _ = self.adversarial_losses(source_x, source_y, target_x)
+        self.step(class_loss + domain_loss)
+        return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), **stats,
+                "lambda": self.grl.lambda_}
