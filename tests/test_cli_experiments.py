@@ -106,3 +106,27 @@ def test_grading_ranges_apply_only_while_autograding(monkeypatch):
     assert expected.expected_range("exp", "acc", grading=False) == (0.8, 0.9)
     with pytest.raises(AssertionError):
         expected.check_result("exp", "acc", 0.85)
+
+
+def test_results_page_shows_every_calibrated_result(capsys):
+    assert main(["expected", "--markdown"]) == 0
+    page = capsys.readouterr().out
+    for experiment, entry in load_expected().items():
+        if not entry.get("observed"):
+            continue
+        assert f"## `{experiment}`" in page
+        for name in entry["observed"]:
+            assert f"| `{name}` |" in page, f"{experiment}.{name} is missing from the results page"
+    mean, sd = load_expected()["domain-shift"]["observed"]["source"][:2]
+    assert f"| `source` | {100 * mean:.1f} ± {100 * sd:.1f} |" in page
+
+
+def test_results_page_in_the_repository_is_up_to_date():
+    from pathlib import Path
+
+    from tlcourse.expected import results_markdown
+
+    page = Path(__file__).resolve().parents[1] / "RESULTS.md"
+    assert page.read_text() == results_markdown() + "\n", (
+        "RESULTS.md is out of date with tlcourse/expected.toml: run "
+        "`python -m tlcourse expected --markdown > RESULTS.md`")

@@ -26,7 +26,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _expected(args: argparse.Namespace) -> int:
-    from tlcourse.expected import calibration_toml, expected_ranges, load_expected
+    from tlcourse.expected import calibration_toml, expected_ranges, load_expected, results_markdown
 
     if args.calibrate:
         runs = [json.loads(Path(p).read_text()) for p in args.calibrate]
@@ -36,6 +36,9 @@ def _expected(args: argparse.Namespace) -> int:
         experiment = experiments.pop()
         command = f"python -m tlcourse reproduce {experiment} --seed S --json runs/{experiment}-S.json"
         print(calibration_toml(experiment, runs, command), end="")
+        return 0
+    if args.markdown:
+        print(results_markdown())
         return 0
     if args.json:
         print(json.dumps(expected_ranges(), indent=2))
@@ -115,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="as {experiment: {result: [low, high]}}")
     p.add_argument("--calibrate", nargs="+", metavar="RUN.json",
                    help="print the expected.toml section computed from these `reproduce --json` outputs")
+    p.add_argument("--markdown", action="store_true",
+                   help="print every experiment's multi-seed table (the results page, RESULTS.md)")
     p.set_defaults(func=_expected)
 
     p = sub.add_parser("data", help="list, check or fetch datasets")

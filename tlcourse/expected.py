@@ -107,6 +107,8 @@ def range_from_summary(name: str, stats: dict[str, float]) -> list[float]:
         return [max(low, -2.0), min(high, 2.0)]
     if name.startswith("mmd_"):
         return [low, high]
+    if name.endswith(("_mse", "_error", "_seconds")):  # non-negative, not bounded by 1
+        return [max(low, 0.0), high]
     return [max(low, 0.0), min(high, 1.0)]
 
 
@@ -128,3 +130,58 @@ def calibration_toml(experiment: str, runs: list[dict], command: str) -> str:
         f"{name} = [{s['mean']:.4f}, {s['sd']:.4f}, {s['min']:.4f}, {s['max']:.4f}]" for name, s in summary.items()
     ]
     return "\n".join(lines) + "\n"
+
+
+def _percent(name: str) -> bool:
+    """Results stored as fractions that read better as percentages (accuracies, H-scores)."""
+    return not name.startswith(("mmd_", "pad_")) and not name.endswith(("_mse", "_error", "_seconds"))
+
+
+def results_markdown() -> str:
+    """Every experiment's multi-seed results as Markdown tables, from ``expected.toml``.
+
+    One table per experiment: mean ± sd, min..max over the calibration seeds, the expected range, and
+    the published number where the section has a ``[EXPERIMENT.paper]`` table (with its ``source``).
+    ``python -m tlcourse expected --markdown > RESULTS.md`` regenerates the results page.
+    """
+    out = [
+        "# Results",
+        "",
+        "Generated from `tlcourse/expected.toml` by `python -m tlcourse expected --markdown > RESULTS.md`.",
+        "Accuracies and H-scores in %; each row is the mean ± standard deviation over the calibration seeds, then",
+        "the lowest and highest seed, then the range the tests check (rule: [min - (3 sd + 0.02), max + (3 sd + 0.02)]).",
+        "",
+    ]
+    for experiment, entry in load_expected().items():
+        observed = entry.get("observed", {})
+        if not observed:
+            continue
+        paper = {k: v for k, v in entry.get("paper", {}).items() if k != "source"}
+        out += [f"## `{experiment}`", ""]
+        out.append(f"Command: `{entry.get('command', '?')}`, seeds {entry.get('seeds', '?')}"
+                   + (f", held-out seeds {entry['held_out_seeds']} (all inside the ranges)" if "held_out_seeds" in entry else "")
+                   + ".")
+        if "machine" in entry:
+            out.append(f"Machine: {entry['machine']}.")
+        if "note" in entry:
+            out.append(entry["note"])
+        out.append("")
+        header = "| result | mean ± sd | min .. max | expected range |"
+        rule = "|---|---|---|---|"
+        if paper:
+            header += " published |"
+            rule += "---|"
+        out += [header, rule]
+        for name, (mean, sd, low, high) in observed.items():
+            scale, fmt = (100, "{:.1f}") if _percent(name) else (1, "{:.3f}")
+            r = entry.get("ranges", {}).get(name)
+            cells = [f"`{name}`", f"{fmt.format(scale * mean)} ± {fmt.format(scale * sd)}",
+                     f"{fmt.format(scale * low)} .. {fmt.format(scale * high)}",
+                     f"[{fmt.format(scale * r[0])}, {fmt.format(scale * r[1])}]" if r else ""]
+            if paper:
+                cells.append(str(paper.get(name, "")))
+            out.append("| " + " | ".join(cells) + " |")
+        if paper:
+            out += ["", f"Published: {entry['paper'].get('source', '?')}"]
+        out.append("")
+    return "\n".join(out)
