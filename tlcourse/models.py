@@ -54,6 +54,22 @@ def lenet_features(in_channels: int = 3) -> nn.Sequential:
     )
 
 
+def small_lenet_features(in_channels: int = 3) -> nn.Sequential:
+    """LeNet at half width (16 and 32 channels): about 2.5 times cheaper, for chapters that train many models.
+
+    conv 5x5 x16 -> ReLU -> max-pool 2 -> conv 5x5 x32 -> ReLU -> max-pool 2: 512 features of a 28x28 image.
+    """
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 16, kernel_size=5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, kernel_size=5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+    )
+
+
 def lenet_head(num_features: int, num_classes: int) -> nn.Sequential:
     """The DANN paper's MNIST label predictor: fc 100 -> ReLU -> fc 100 -> ReLU -> fc num_classes."""
     return nn.Sequential(
@@ -94,7 +110,17 @@ def linear_head(num_features: int, num_classes: int) -> nn.Linear:
 ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], Callable[[int, int], nn.Module]]] = {
     "lenet": (lenet_features, lenet_head),
     "bn_cnn": (bn_cnn_features, linear_head),
+    "small_lenet": (small_lenet_features, lenet_head),
 }
+
+
+def mlp_classifier(in_features: int, num_classes: int, hidden: int = 256) -> FeatureClassifier:
+    """A multilayer perceptron on flattened images, as in the IRM paper's ColoredMNIST experiments.
+
+    ``features``: flatten -> fc ``hidden`` -> ReLU -> fc ``hidden`` -> ReLU; ``head``: fc ``num_classes``.
+    """
+    features = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+    return FeatureClassifier(features, nn.Linear(hidden, num_classes), hidden)
 
 
 def build_classifier(
