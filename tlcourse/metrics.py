@@ -170,3 +170,28 @@ def proxy_a_distance(source: Tensor, target: Tensor, seed: int = 0, test_fractio
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     eps = 1.0 - classifier.fit(x_train, d_train).score(x_test, d_test)
     return 2.0 * (1.0 - 2.0 * eps)
+
+
+def h_score(predictions: Tensor, labels: Tensor, unknown: int) -> float:
+    """H-score of open-set / universal adaptation: the harmonic mean of known and unknown accuracy.
+
+    ``acc_known`` is the accuracy on the images whose label is a known class (``label != unknown``);
+    ``acc_unknown`` is the fraction of the images labelled ``unknown`` that are predicted ``unknown``.
+    ``H = 2 acc_known acc_unknown / (acc_known + acc_unknown)`` (Fu et al., ECCV 2020), 0 when both
+    are 0. Unlike plain accuracy, it is low unless a method does *both* jobs: calling every image
+    "unknown", or never saying "unknown", both score 0.
+
+    Args:
+        predictions: predicted labels ``(N,)`` (or logits ``(N, K + 1)``), ``unknown`` for "unknown".
+        labels: true labels ``(N,)``, with every unknown class mapped to ``unknown``.
+        unknown: the label index that stands for "unknown".
+    """
+    predictions = _predicted_labels(predictions, labels)
+    is_unknown = labels == unknown
+    if is_unknown.all() or not is_unknown.any():
+        raise ValueError("h_score needs images of known classes and images labelled unknown in `labels`.")
+    acc_known = (predictions[~is_unknown] == labels[~is_unknown]).double().mean().item()
+    acc_unknown = (predictions[is_unknown] == unknown).double().mean().item()
+    if acc_known + acc_unknown == 0:
+        return 0.0
+    return 2 * acc_known * acc_unknown / (acc_known + acc_unknown)
