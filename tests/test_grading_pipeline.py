@@ -4,7 +4,9 @@ For each chapter: generate the student version from the source notebook, then au
 submissions with nbgrader's own API and gradebook:
 - the source (solution) notebook earns full marks on every graded cell;
 - the untouched student version earns zero on every graded cell;
-- a submission whose solutions only call the `tlcourse` reference earns zero on those exercises.
+- a submission whose solutions only call the `tlcourse` reference earns zero on those exercises;
+- for every exercise, a plausible wrong implementation (in a submission of its own, the other exercises
+  solved) loses that exercise's points and no other.
 The student version must contain no solution and no hidden test.
 
 This uses the repository's own ``nbgrader_config.py``, with the course root moved to a temporary folder.
@@ -37,8 +39,92 @@ def graded_notebooks() -> list[Path]:
 
 # Replacement bodies that call the reference implementation instead of computing anything.
 CALLS_REFERENCE = {
+    # Chapter 4, label shift.
+    "estimate_label_shift_bbse": (
+        "    from tlcourse.methods.label_shift import estimate_label_shift_bbse as reference\n"
+        "    return reference(source_probs, source_labels, target_probs)\n"
+    ),
+    "em_update": "    from tlcourse.methods import label_shift as reference\n    return reference.em_update(probs, source_prior, target_prior)\n",
+    "h_score": "    from tlcourse.metrics import h_score as reference\n    return reference(predictions, labels, unknown)\n",
     "mmd2_unbiased": "    from tlcourse.metrics import mmd2_unbiased as reference\n    return reference(x, y, bandwidth)\n",
     "proxy_a_distance": "    from tlcourse import metrics as reference\n    return reference.proxy_a_distance(source, target, seed)\n",
+    # Chapter 2, fine-tuning.
+    "freeze_blocks": "    from tlcourse.methods.fine_tuning import freeze_blocks as helper\n    return helper(model, k)\n",
+    "l2_sp_penalty": (
+        "    from tlcourse.methods import fine_tuning as helper\n"
+        "    return helper.l2_sp_penalty(model, reference_params, alpha, beta)\n"
+    ),
+    "distillation_loss": (
+        "    import tlcourse.methods.fine_tuning\n"
+        "    return tlcourse.methods.fine_tuning.distillation_loss(student_logits, teacher_logits, temperature)\n"
+    ),
+}
+
+# One plausible mistake per exercise: each goes into its own submission, with every other exercise solved.
+WRONG_IMPLEMENTATIONS = {
+    # Chapter 4, label shift. BBSE on the wrong axis: the confusion matrix transposed, C[j, i] = P(y = j, yhat = i).
+    "estimate_label_shift_bbse": (
+        "    k = source_probs.shape[1]\n"
+        "    predicted = torch.nn.functional.one_hot(source_probs.argmax(1), k).double()\n"
+        "    truth = torch.nn.functional.one_hot(source_labels, k).double()\n"
+        "    confusion = truth.T @ predicted / len(source_labels)\n"
+        "    mu = torch.nn.functional.one_hot(target_probs.argmax(1), k).double().mean(0)\n"
+        "    return torch.linalg.lstsq(confusion, mu.unsqueeze(1)).solution.squeeze(1).clamp_min(0.0)\n"
+    ),
+    # EM with a term dropped: re-weighted by q instead of q / p (right only for a uniform source prior).
+    "em_update": (
+        "    adjusted = probs * target_prior\n"
+        "    adjusted = adjusted / adjusted.sum(1, keepdim=True)\n"
+        "    return adjusted.mean(0), adjusted\n"
+    ),
+    # The H-score as the arithmetic mean instead of the harmonic mean.
+    "h_score": (
+        "    is_unknown = labels == unknown\n"
+        "    acc_known = (predictions[~is_unknown] == labels[~is_unknown]).double().mean().item()\n"
+        "    acc_unknown = (predictions[is_unknown] == unknown).double().mean().item()\n"
+        "    return (acc_known + acc_unknown) / 2\n"
+    ),
+    # The biased (V-statistic) estimator: the diagonal terms k(x_i, x_i) = 1 are kept.
+    "mmd2_unbiased": (
+        "    def kernel(a, b):\n"
+        "        return torch.exp(-torch.cdist(a, b).pow(2) / (2 * bandwidth**2))\n"
+        "    return kernel(x, x).mean() + kernel(y, y).mean() - 2 * kernel(x, y).mean()\n"
+    ),
+    # A term dropped: 2 (1 - eps) instead of 2 (1 - 2 eps).
+    "proxy_a_distance": (
+        "    features = np.concatenate([source.flatten(1).double().numpy(), target.flatten(1).double().numpy()])\n"
+        "    domain = np.repeat([0, 1], [len(source), len(target)])\n"
+        "    f_train, f_test, d_train, d_test = train_test_split(\n"
+        "        features, domain, test_size=0.5, stratify=domain, random_state=seed)\n"
+        "    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(f_train, d_train)\n"
+        "    return float(2.0 * (1.0 - (1.0 - classifier.score(f_test, d_test))))\n"
+    ),
+    # Chapter 2, fine-tuning.
+    # The state is not set exactly: what an earlier call froze stays frozen (k=0 after k=2 freezes conv1, conv2).
+    "freeze_blocks": (
+        "    blocks = feature_blocks(model)\n"
+        "    if not 0 <= k <= len(blocks):\n"
+        "        raise ValueError(k)\n"
+        "    for block in blocks[:k]:\n"
+        "        for p in block.parameters():\n"
+        "            p.requires_grad_(False)\n"
+        "    return model\n"
+    ),
+    # A term dropped: the new head gets no weight decay (beta is ignored).
+    "l2_sp_penalty": (
+        "    params = dict(model.named_parameters())\n"
+        "    if set(reference_params) - set(params):\n"
+        "        raise KeyError(sorted(set(reference_params) - set(params)))\n"
+        "    return alpha / 2 * sum((params[n] - w0).pow(2).sum() for n, w0 in reference_params.items())\n"
+    ),
+    # The T^2 factor forgotten: right at T = 1, too small by T^2 at every other temperature.
+    "distillation_loss": (
+        "    if temperature <= 0:\n"
+        "        raise ValueError(temperature)\n"
+        "    log_q = F.log_softmax(student_logits / temperature, dim=1)\n"
+        "    log_p = F.log_softmax(teacher_logits.detach() / temperature, dim=1)\n"
+        "    return (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()\n"
+    ),
 }
 
 
@@ -80,17 +166,27 @@ def graded(request, tmp_path_factory):
     released = root / "release" / assignment / source_nb.name
     assert released.exists(), f"generate_assignment wrote no {released}"
 
-    cheat = nbformat.read(source_nb, as_version=4)
-    replaced = set()
-    for cell in cheat.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in CALLS_REFERENCE:
-            cell.source = replace_solution(cell.source, CALLS_REFERENCE[grade_id])
-            replaced.add(grade_id)
+    def submission(bodies: dict[str, str]) -> tuple[nbformat.NotebookNode, set[str]]:
+        """The source notebook with the solution regions of the exercises in ``bodies`` replaced."""
+        nb = nbformat.read(source_nb, as_version=4)
+        replaced = set()
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in bodies:
+                cell.source = replace_solution(cell.source, bodies[grade_id])
+                replaced.add(grade_id)
+        return nb, replaced
 
     submissions = {"solution": nbformat.read(source_nb, as_version=4), "untouched": nbformat.read(released, as_version=4)}
+    cheat, replaced = submission(CALLS_REFERENCE)
     if replaced:
         submissions["calls-reference"] = cheat
+    wrong = {}
+    for grade_id, body in WRONG_IMPLEMENTATIONS.items():
+        nb, hit = submission({grade_id: body})
+        if hit:
+            submissions[f"wrong-{grade_id}"] = nb
+            wrong[grade_id] = f"wrong-{grade_id}"
     graded_scores = {}
     for student, nb in submissions.items():
         folder = root / "submitted" / student / assignment
@@ -99,7 +195,10 @@ def graded(request, tmp_path_factory):
         result = api.autograde(assignment, student, force=True, create=True)
         assert result["success"], f"autograde of {student} failed:\n{result['log']}{result.get('error', '')}"
         graded_scores[student] = scores(api, assignment, notebook, student)
-    return {"released": released, "scores": graded_scores, "replaced": replaced}
+    exercises = {c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(source_nb, as_version=4).cells
+                 if c.metadata.get("nbgrader", {}).get("solution") and c.metadata["nbgrader"].get("grade_id")}
+    return {"released": released, "scores": graded_scores, "replaced": replaced, "wrong": wrong,
+            "exercises": exercises}
 
 
 def test_student_version_has_no_solution_and_no_hidden_test(graded):
@@ -129,3 +228,20 @@ def test_calling_the_reference_earns_nothing(graded):
     for grade_id in graded["replaced"]:
         test_cell = f"test_{grade_id}"
         assert scores_[test_cell][0] == 0, f"calling the reference earned {scores_[test_cell]} on {test_cell}"
+
+
+def test_every_exercise_has_a_reference_calling_and_a_wrong_submission(graded):
+    missing_cheat = graded["exercises"] - graded["replaced"]
+    missing_wrong = graded["exercises"] - set(graded["wrong"])
+    assert not missing_cheat, f"add these exercises to CALLS_REFERENCE: {sorted(missing_cheat)}"
+    assert not missing_wrong, f"add these exercises to WRONG_IMPLEMENTATIONS: {sorted(missing_wrong)}"
+
+
+def test_a_wrong_implementation_loses_its_own_points_and_no_other(graded):
+    full = graded["scores"]["solution"]
+    for grade_id, student in graded["wrong"].items():
+        got = graded["scores"][student]
+        own = f"test_{grade_id}"
+        assert got[own][0] < got[own][1], f"the wrong {grade_id} kept its points: {got[own]}"
+        others = {name: s for name, s in got.items() if name != own and s != full[name]}
+        assert not others, f"the wrong {grade_id} also cost points on {others}"
