@@ -12,9 +12,7 @@
 
 from __future__ import annotations
 
-
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from tlcourse.methods.base import Method
