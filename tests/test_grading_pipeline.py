@@ -58,6 +58,31 @@ CALLS_REFERENCE = {
         "    import tlcourse.methods.fine_tuning\n"
         "    return tlcourse.methods.fine_tuning.distillation_loss(student_logits, teacher_logits, temperature)\n"
     ),
+    # Chapter 3, DANN. The reversal's region is a class body: the reference's static methods, reused.
+    "gradient_reversal": (
+        "    from tlcourse.methods.dann import GradientReversalFunction as _Reference\n"
+        "    forward = staticmethod(_Reference.forward)\n"
+        "    backward = staticmethod(_Reference.backward)\n"
+    ),
+    "dann_step": (
+        "    from tlcourse.methods.dann import DANN\n"
+        "    reference = DANN(model)\n"
+        "    reference.discriminator, reference.optimizer, reference.grl.lambda_ = discriminator, optimizer, lambda_\n"
+        "    class_loss, domain_loss, stats, _ = reference.adversarial_losses(source_x, source_y, target_x)\n"
+        "    reference.step(class_loss + domain_loss)\n"
+        "    return {\"class_loss\": class_loss.item(), \"domain_loss\": domain_loss.item(), **stats}\n"
+    ),
+    "entropy_loss": "    from tlcourse.methods.boundary import entropy_loss as reference\n    return reference(logits)\n",
+    # Chapter 5, domain generalization.
+    "leave_one_domain_out": (
+        "    from tlcourse.methods.generalization import leave_one_domain_out as reference\n"
+        "    return reference(domains, train_and_test)\n"
+    ),
+    "coral_loss": "    from tlcourse.methods import generalization as reference\n    return reference.coral_loss(source, target)\n",
+    "random_colour_domain": (
+        "    from tlcourse.methods.generalization import random_colour_domain as reference\n"
+        "    return reference(x, generator)\n"
+    ),
 }
 
 # One plausible mistake per exercise: each goes into its own submission, with every other exercise solved.
@@ -124,6 +149,58 @@ WRONG_IMPLEMENTATIONS = {
         "    log_q = F.log_softmax(student_logits / temperature, dim=1)\n"
         "    log_p = F.log_softmax(teacher_logits.detach() / temperature, dim=1)\n"
         "    return (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()\n"
+    ),
+    # Chapter 3, DANN. The sign not flipped: the identity forward, +lambda * grad backward.
+    "gradient_reversal": (
+        "    @staticmethod\n"
+        "    def forward(ctx, x, lambda_):\n"
+        "        ctx.lambda_ = float(lambda_)\n"
+        "        return x.view_as(x)\n"
+        "\n"
+        "    @staticmethod\n"
+        "    def backward(ctx, grad_output):\n"
+        "        return ctx.lambda_ * grad_output, None\n"
+    ),
+    # The reversal left out: the features then help the domain classifier instead of fooling it.
+    "dann_step": (
+        "    n_source = len(source_x)\n"
+        "    features = model.features(torch.cat([source_x, target_x]))\n"
+        "    class_loss = F.cross_entropy(model.head(features[:n_source]), source_y)\n"
+        "    domain_logits = discriminator(features)\n"
+        "    domain = torch.cat([torch.ones(n_source), torch.zeros(len(target_x))])\n"
+        "    domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain)\n"
+        "    optimizer.zero_grad()\n"
+        "    (class_loss + domain_loss).backward()\n"
+        "    optimizer.step()\n"
+        "    domain_acc = ((domain_logits > 0).float() == domain).float().mean()\n"
+        "    return {\"class_loss\": class_loss.item(), \"domain_loss\": domain_loss.item(), \"domain_acc\": domain_acc.item()}\n"
+    ),
+    # The mean over the wrong axis: over every element, which also divides the entropy by K.
+    "entropy_loss": (
+        "    log_p = F.log_softmax(logits, dim=1)\n"
+        "    return -(log_p.exp() * log_p).mean()\n"
+    ),
+    # Chapter 5, domain generalization.
+    # The held-out domain leaks into training: every model trains on all the domains.
+    "leave_one_domain_out": (
+        "    if len(domains) < 2:\n"
+        "        raise ValueError(len(domains))\n"
+        "    return {held_out: train_and_test(dict(domains), domains[held_out]) for held_out in domains}\n"
+    ),
+    # The biased covariance estimator (divided by n instead of n - 1).
+    "coral_loss": (
+        "    d = source.shape[1]\n"
+        "    def covariance(x):\n"
+        "        centred = x - x.mean(0, keepdim=True)\n"
+        "        return centred.T @ centred / len(x)\n"
+        "    return (covariance(source) - covariance(target)).pow(2).sum() / (4 * d * d)\n"
+    ),
+    # The wrong axis: one colour pair drawn for the whole batch instead of one per image.
+    "random_colour_domain": (
+        "    gray = x.mean(1, keepdim=True)\n"
+        "    fg = torch.rand(1, 3, 1, 1, generator=generator)\n"
+        "    bg = torch.rand(1, 3, 1, 1, generator=generator)\n"
+        "    return bg + (fg - bg) * gray\n"
     ),
 }
 

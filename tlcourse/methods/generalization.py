@@ -149,11 +149,14 @@ class CORAL(MultiDomainMethod):
         ``L = mean_k CE_k + weight * mean_{i < j} coral_loss(G_f(x_i), G_f(x_j))``
 
     (DomainBed's CORAL also matches the feature means; Deep CORAL, and this class, match covariances.)
+    ``distance`` replaces `coral_loss` (e.g. by your own, or by an MMD).
     """
 
-    def __init__(self, model: FeatureClassifier, lr: float = 1e-3, weight: float = 1000.0) -> None:
+    def __init__(self, model: FeatureClassifier, lr: float = 1e-3, weight: float = 1000.0,
+                 distance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
         super().__init__(model, lr)
         self.weight = float(weight)
+        self.distance = distance or coral_loss
         self.make_optimizer()
 
     def update(self, minibatches, progress):
@@ -161,7 +164,7 @@ class CORAL(MultiDomainMethod):
         class_loss = torch.stack([F.cross_entropy(self.model.head(f), y)
                                   for f, (_, y) in zip(features, minibatches)]).mean()
         pairs = list(itertools.combinations(features, 2))
-        penalty = torch.stack([coral_loss(a, b) for a, b in pairs]).mean() if pairs else class_loss.new_zeros(())
+        penalty = torch.stack([self.distance(a, b) for a, b in pairs]).mean() if pairs else class_loss.new_zeros(())
         self.step(class_loss + self.weight * penalty)
         return {"class_loss": class_loss.item(), "coral": penalty.item()}
 
