@@ -1,0 +1,104 @@
+"""The chapter 3 experiment: tasks, the JSON contract, determinism and the command line's --task."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from tlcourse.__main__ import main
+from tlcourse.experiments import dann as exp
+from tlcourse.experiments import run_experiment
+
+TINY = exp.DANNConfig(n_source=256, n_target=256, n_val=64, n_test=64, epochs=1, batch_size=32, dirt_t_epochs=1)
+
+
+@pytest.fixture
+def tiny_dann(monkeypatch):
+    """`reproduce dann` on a few hundred images, to test the plumbing in seconds."""
+    from tlcourse import experiments
+
+    experiments.experiment_names()  # fill the registry before patching it
+    monkeypatch.setattr(exp, "DANNConfig", lambda: TINY)
+
+
+def test_photo_blend_task_is_disjoint():
+    task = exp.make_photo_blend_task(0, TINY)
+    assert len(task.source) == 256 and len(task.source_val) == 64 and len(task.target_train) == 256
+    assert task.target_train.name == task.target_test.name == "photo_blend"
+    assert task.source.x.shape[1:] == task.target_test.x.shape[1:] == (3, 28, 28)
+    # Source images are grey, target images are not: the blend took place.
+    assert torch.equal(task.source.x[:, 0], task.source.x[:, 1])
+    assert not torch.equal(task.target_train.x[:, 0], task.target_train.x[:, 1])
+    with pytest.raises(ValueError, match="training images"):
+        exp.make_photo_blend_task(0, exp.DANNConfig(n_source=60_000))
+
+
+def test_font_digits_task():
+    task = exp.make_font_digits_task(0, exp.DANNConfig(n_source=300, n_val=50))
+    assert len(task.source) == 300 and len(task.source_val) == 50
+    assert len(task.target_train) + len(task.target_test) == 1797  # the UCI digits, split in half
+    assert task.target_test.classes == task.source.classes
+
+
+def test_gap_closed():
+    assert exp.gap_closed(0.6, 0.4, 0.8) == pytest.approx(0.5)
+    assert exp.gap_closed(0.4, 0.4, 0.8) == 0.0
+    assert math.isnan(exp.gap_closed(0.5, 0.8, 0.7))
+
+
+def test_unknown_task_and_method_are_clear_errors():
+    with pytest.raises(ValueError, match="photo-blend"):
+        exp.make_dann_task(0, exp.DANNConfig(task="svhn"))
+    with pytest.raises(ValueError, match="source_only"):
+        exp.build_method("adabn", TINY, 10)
+
+
+def test_same_seed_same_results():
+    config = exp.DANNConfig(**{**TINY.__dict__, "methods": ("dann", "entropy_min")})
+    a = exp.run_dann(seed=1, config=config, progress=False).results
+    b = exp.run_dann(seed=1, config=config, progress=False).results
+    assert a == b
+
+
+@pytest.mark.parametrize("task, name", [(None, "dann"), ("font-digits", "dann-font-digits")])
+def test_reproduce_writes_every_row(tiny_dann, tmp_path, capsys, task, name):
+    path = tmp_path / "dann.json"
+    args = ["reproduce", "dann", "--seed", "2", "--json", str(path), "--quiet"]
+    assert main(args + (["--task", task] if task else [])) == 0
+    data = json.loads(path.read_text())
+    assert data["experiment"] == name and data["seed"] == 2
+    assert list(data["results"]) == list(exp.METHODS)
+    assert all(0.0 <= v <= 1.0 for v in data["results"].values())
+    printed = capsys.readouterr().out
+    assert "gap closed %" in printed and "target_only (oracle)" in printed
+    assert ("81.49" in printed) == (task is None)  # the paper's MNIST-M numbers beside the photo-blend task
+
+
+def test_task_option_is_refused_by_single_task_experiments(capsys):
+    assert main(["reproduce", "domain-shift", "--task", "photo-blend"]) == 2
+    assert "without --task" in capsys.readouterr().err
+
+
+def test_font_digits_alias_runs_the_same_experiment(tiny_dann):
+    a = run_experiment("dann-font-digits", seed=0, progress=False)
+    b = run_experiment("dann", seed=0, progress=False, task="font-digits")
+    assert a.experiment == b.experiment == "dann-font-digits" and a.results == b.results
+
+
+def test_instance_standardize_by_hand():
+    from tlcourse.models import InstanceStandardize, build_classifier
+
+    x = torch.tensor([[[[0.0, 2.0], [4.0, 6.0]], [[1.0, 1.0], [1.0, 1.0]]]])  # (1, 2, 2, 2)
+    out = InstanceStandardize()(x)
+    # Channel 0: mean 3, population sd sqrt(5); channel 1 is constant and maps to 0.
+    expected = (torch.tensor([0.0, 2.0, 4.0, 6.0]) - 3) / 5**0.5
+    assert torch.allclose(out[0, 0].flatten(), expected, atol=1e-5)
+    assert torch.equal(out[0, 1], torch.zeros(2, 2))
+    # Each image's brightness and contrast, per channel, no longer reach the network.
+    images = torch.rand(4, 3, 28, 28)
+    model = build_classifier("lenet", input_norm="instance").eval()
+    with torch.no_grad():
+        assert torch.allclose(model(images), model(3 * images + 0.5), atol=1e-4)
+    with pytest.raises(ValueError, match="input_norm"):
+        build_classifier("lenet", input_norm="batch")

@@ -1,0 +1,295 @@
+"""Chapter 3: domain-adversarial training (DANN), and keeping target points away from the boundary.
+
+The DANN paper's Table 1 on our offline data, for two task pairs:
+
+* ``photo-blend`` (default): Fashion-MNIST -> its MNIST-M-style photo blend, the MNIST -> MNIST-M recipe;
+* ``font-digits``: digits rendered from fonts -> the UCI handwritten digits, the Syn Numbers analog.
+
+Rows: ``source_only`` (train on the source), ``dann``, ``target_only`` (an **oracle** trained on target
+labels: the ceiling, not a method), then the boundary methods ``entropy_min`` (DANN + target entropy),
+``vada`` (DANN + target entropy + VAT) and ``dirt_t`` (VADA refined on the target with a teacher).
+
+Selection: every number comes from a **fixed budget** (the config below, the papers' hyperparameters),
+the last epoch's model; no epoch, checkpoint or hyperparameter is chosen with target labels. The source
+validation accuracy is reported next to each row.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch import nn
+
+from tlcourse.data import Domain, load_fashion_mnist, load_uci_digits, make_target, render_font_digits
+from tlcourse.experiments import ExperimentResult, register
+from tlcourse.methods.base import Method, SourceOnly
+from tlcourse.methods.boundary import DIRTT, VADA, EntropyMinimization
+from tlcourse.methods.dann import DANN
+from tlcourse.models import FeatureClassifier, build_classifier
+from tlcourse.train import History, evaluate, fit, fit_method, seed_everything
+
+TASKS = ("photo-blend", "font-digits")
+
+#: The rows of the chapter's table, in order; ``target_only`` is an oracle (it sees target labels).
+METHODS = ("source_only", "dann", "target_only", "entropy_min", "vada", "dirt_t")
+
+#: DANN paper, ICML 2015, Table 1, MNIST -> MNIST-M (accuracy, %), shown beside the photo-blend task.
+PAPER_MNIST_M = {"source_only": 57.49, "dann": 81.49, "target_only": 98.91}
+#: The same paper's Syn Numbers -> SVHN row, the analog of the font-digits task.
+PAPER_SYN_SVHN = {"source_only": 86.65, "dann": 90.48, "target_only": 92.44}
+#: VADA and DIRT-T (Shu et al., ICLR 2018, Table 1), MNIST -> MNIST-M, with instance-normalised inputs.
+PAPER_MNIST_M_BOUNDARY = {"vada": 95.7, "dirt_t": 98.9}
+
+
+@dataclass(frozen=True)
+class DANNTask:
+    """One transfer task: labelled source (train, validation), target train (its labels are used only by
+    the ``target_only`` oracle) and a disjoint target test set."""
+
+    name: str
+    source: Domain
+    source_val: Domain
+    target_train: Domain
+    target_test: Domain
+
+
+@dataclass(frozen=True)
+class DANNConfig:
+    """The chapter's budget and hyperparameters, with the rule that chose each.
+
+    Fixed in advance (the papers', not tuned): the DANN lambda schedule (gamma 10) up to
+    ``lambda_max = 1``, the paper's learning-rate annealing, the paper's MNIST domain classifier
+    (fc 100 -> 1), LeNet, half source and half target in each batch, entropy weight 0.1 and VAT radius 1.
+
+    Chosen on a development seed (100, never the calibration seeds 0-4), by source validation
+    accuracy and the domain classifier's accuracy, never by target labels (issue 4):
+
+    * ``input_norm = "instance"``: each image is standardised per channel (`InstanceStandardize`), as
+      VADA and DIRT-T do for MNIST -> MNIST-M. At 3 epochs it raised DANN's source validation accuracy
+      from 76% to 83% (source only: 84% -> 87%): the grey source and the colour target then no longer
+      differ in mere brightness and contrast per channel.
+    * ``epochs = 5`` (780 steps): as many as the 5-minute budget of a run allows. DANN's source
+      validation accuracy rose from 83% (3 epochs) to 86% (6) and 88% (10); the longer run did not fit.
+    * ``lr = 1e-3`` with Adam: 3e-3 lowered DANN's source validation accuracy (85.8% -> 84.6% at 6 epochs,
+      though the domain classifier fell from 78% to 70%);
+      SGD (lr 0.01, momentum 0.9, the paper's) gave 84.8%; ``lambda_max = 2`` gave 84.0% with the
+      domain classifier no nearer chance (77% against 78%); a wider domain classifier (500, 500) gave
+      86.8% with the domain classifier at 80%. None was a gain on both signals, so the papers' values stay.
+    * ``source_vat = 0`` (VAT on the target only) and ``dirt_t_epochs = 1``: cost, not accuracy. VAT
+      costs three extra passes per batch and per domain; on the source, whose labels already pin the
+      boundary, it is the paper's optional term (``lambda_s``). This keeps VADA at about 2.5 times a
+      DANN step, and the whole run near 5 minutes.
+
+    Cost: about 250 s of one CPU core for a whole ``reproduce dann`` run (user time from
+    ``/usr/bin/time``, seeds 0-3; the wall time is longer on a shared machine), VADA the slowest row.
+
+    Outcome (seeds 0-4, ``[dann]`` in ``expected.toml``): at this budget DANN and the boundary methods
+    do not beat source only on the photo blend, and DIRT-T, refining on the target alone, loses to it.
+    """
+
+    task: str = "photo-blend"
+    n_source: int = 10_000
+    n_target: int = 10_000  # unlabelled target training images (photo-blend; font-digits uses its UCI split)
+    n_val: int = 1_000  # labelled source validation images
+    n_test: int = 2_000  # target test images
+    epochs: int = 5
+    batch_size: int = 64  # source images per step; as many target images go with them
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    discriminator_hidden: tuple[int, ...] = (100,)
+    arch: str = "lenet"
+    input_norm: str | None = "instance"  # per-image standardisation, see above
+    lambda_max: float = 1.0
+    entropy_weight: float = 0.1
+    vat_radius: float = 1.0
+    source_vat: float = 0.0  # VAT on the target only
+    dirt_t_epochs: int = 1
+    methods: tuple[str, ...] = METHODS
+
+
+def make_photo_blend_task(seed: int, config: DANNConfig = DANNConfig()) -> DANNTask:
+    """Fashion-MNIST -> Fashion-MNIST photo blend, from disjoint images.
+
+    Source train, source validation and target train are disjoint sets of Fashion-MNIST *training*
+    images; the target train set is photo-blended. The target test set is the photo blend of
+    Fashion-MNIST *test* images, so no target test image (nor its garment) is ever seen in training.
+    """
+    train = load_fashion_mnist("train")
+    need = config.n_source + config.n_val + config.n_target
+    if need > len(train):
+        raise ValueError(f"n_source + n_val + n_target = {need} is more than the {len(train)} training images.")
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    cuts = [config.n_source, config.n_source + config.n_val, need]
+    source = train.subset(order[: cuts[0]]).to_rgb()
+    source_val = train.subset(order[cuts[0] : cuts[1]]).to_rgb()
+    target_train = make_target(train.subset(order[cuts[1] : cuts[2]]), "photo_blend", seed=seed)
+    target_test = make_target(load_fashion_mnist("test").take(config.n_test, seed=seed), "photo_blend", seed=seed + 10_000)
+    return DANNTask("photo-blend", source, source_val, target_train, target_test)
+
+
+def make_font_digits_task(seed: int, config: DANNConfig = DANNConfig()) -> DANNTask:
+    """Digits rendered from fonts -> UCI handwritten digits (the Syn Numbers -> SVHN analog, in reverse
+    direction of realism: synthetic source, real target).
+
+    The 1,797 UCI digits are split in half, seeded: target train (unlabelled for adaptation) and target
+    test. ``n_target`` and ``n_test`` are capped by that split.
+    """
+    source_all = render_font_digits(config.n_source + config.n_val, seed=seed)
+    source, source_val = source_all.split(config.n_source / len(source_all), seed=seed)
+    uci = load_uci_digits().to_rgb()
+    target_train, target_test = uci.split(0.5, seed=seed)
+    target_train = target_train.take(min(config.n_target, len(target_train)), seed=seed)
+    target_test = target_test.take(min(config.n_test, len(target_test)), seed=seed)
+    return DANNTask("font-digits", source, source_val, target_train, target_test)
+
+
+def make_dann_task(seed: int, config: DANNConfig = DANNConfig()) -> DANNTask:
+    """The task named by ``config.task`` (one of `TASKS`)."""
+    if config.task == "photo-blend":
+        return make_photo_blend_task(seed, config)
+    if config.task == "font-digits":
+        return make_font_digits_task(seed, config)
+    raise ValueError(f"Unknown task {config.task!r}; choose one of {', '.join(TASKS)}.")
+
+
+def build_method(name: str, config: DANNConfig, num_classes: int) -> Method:
+    """A fresh model and the method that trains it, with the config's hyperparameters."""
+    model = build_classifier(config.arch, num_classes=num_classes, input_norm=config.input_norm)
+    if name == "source_only":
+        return SourceOnly(model, lr=config.lr)
+    adversarial = dict(lr=config.lr, lambda_max=config.lambda_max, optimizer=config.optimizer,
+                       discriminator_hidden=config.discriminator_hidden)
+    if name == "dann":
+        return DANN(model, **adversarial)
+    if name == "entropy_min":
+        return EntropyMinimization(model, entropy_weight=config.entropy_weight, **adversarial)
+    if name in ("vada", "dirt_t"):
+        return VADA(model, target_weight=config.entropy_weight, source_vat=config.source_vat,
+                    radius=config.vat_radius, **adversarial)
+    raise ValueError(f"Unknown method {name!r}; choose one of {', '.join(METHODS)}.")
+
+
+TOY_CLASSES = ("upper moon", "lower moon")
+
+
+def make_moons_task(seed: int, n: int = 300, degrees: float = 40.0, noise: float = 0.1) -> tuple[Domain, Domain]:
+    """A 2-D toy for pictures of decision boundaries: two moons (source) and the same moons rotated (target).
+
+    Points are stored as ``(N, 2, 1, 1)`` "images", so that every method and `fit_method` take them as
+    they are; `toy_classifier` flattens them. The target is rotated by ``degrees`` about the centre of
+    the moons, so part of each target moon crosses the source's decision boundary.
+    """
+    from sklearn.datasets import make_moons
+
+    def domain(name: str, random_state: int, angle: float) -> Domain:
+        points, labels = make_moons(n, noise=noise, random_state=random_state)
+        rad = torch.deg2rad(torch.tensor(angle, dtype=torch.float64))
+        rotation = torch.tensor([[torch.cos(rad), -torch.sin(rad)], [torch.sin(rad), torch.cos(rad)]])
+        centre = torch.tensor([0.5, 0.25], dtype=torch.float64)
+        xy = (torch.from_numpy(points) - centre) @ rotation.T + centre
+        return Domain(name, xy.float().view(n, 2, 1, 1), torch.from_numpy(labels).long(), TOY_CLASSES)
+
+    return domain("moons", seed, 0.0), domain(f"moons rotated {degrees:g}°", seed + 1, degrees)
+
+
+def toy_classifier(hidden: int = 32) -> FeatureClassifier:
+    """A small MLP for the 2-D toy: features 2 -> hidden -> hidden (ReLU), label predictor hidden -> 2."""
+    features = nn.Sequential(nn.Flatten(), nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+    return FeatureClassifier(features, nn.Linear(hidden, 2), hidden)
+
+
+def gap_closed(accuracy: float, source_only: float, target_only: float) -> float:
+    """The share of the gap from source-only to the target-only oracle that a method closes:
+    ``(acc - acc_source_only) / (acc_target_only - acc_source_only)``."""
+    gap = target_only - source_only
+    return float("nan") if gap <= 0 else (accuracy - source_only) / gap
+
+
+def run_method(
+    name: str, task: DANNTask, config: DANNConfig, seed: int, progress: bool = False,
+    vada: tuple[Method, History] | None = None,
+) -> tuple[torch.nn.Module, History]:
+    """Train one row of the table from a fresh, seeded model; returns the trained model and its history.
+
+    ``dirt_t`` starts with VADA's training; pass ``vada=(method, history)`` from this seed's ``vada`` row
+    to refine a copy of it instead of training VADA again (the same seed gives the same VADA).
+    """
+    seed_everything(seed)
+    if name == "target_only":
+        model = build_classifier(config.arch, num_classes=task.source.num_classes, input_norm=config.input_norm)
+        history = fit(model, task.target_train, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+                      seed=seed, progress=progress, desc="target_only (oracle)")
+        return model, history
+    kwargs = dict(batch_size=config.batch_size, val=task.source_val, seed=seed, progress=progress)
+    if name == "dirt_t" and vada is not None:
+        method, history = copy.deepcopy(vada[0]), vada[1]
+    else:
+        method = build_method(name, config, task.source.num_classes)
+        history = fit_method(method, task.source, task.target_train.x, epochs=config.epochs, desc=name, **kwargs)
+    if name == "dirt_t":
+        # Phase 2: refine VADA's classifier on the target alone (the source batch is ignored).
+        refine = DIRTT(method.model, lr=config.lr, radius=config.vat_radius)
+        more = fit_method(refine, task.source, task.target_train.x, epochs=config.dirt_t_epochs, desc="dirt_t", **kwargs)
+        history = History(history.records + more.records)
+        method = refine
+    return method, history
+
+
+def experiment_name(task: str) -> str:
+    """``"dann"`` for the default task, ``"dann-font-digits"`` for the other: each has its expected ranges."""
+    return "dann" if task == TASKS[0] else f"dann-{task}"
+
+
+@register("dann-font-digits")
+def run_dann_font_digits(seed: int = 0, config: DANNConfig | None = None, progress: bool = True) -> ExperimentResult:
+    """``reproduce dann --task font-digits`` under its own name, so that its expected ranges have a home."""
+    return run_dann(seed, config, progress, task="font-digits")
+
+
+@register("dann")
+def run_dann(
+    seed: int = 0, config: DANNConfig | None = None, progress: bool = True, task: str | None = None
+) -> ExperimentResult:
+    """Train every method of the chapter on one task and seed; the results are target test accuracies."""
+    config = config or DANNConfig()
+    if task is not None:
+        config = replace(config, task=task)
+    start = time.perf_counter()
+    data = make_dann_task(seed, config)
+    results: dict[str, float] = {}
+    extra: dict[str, dict[str, float]] = {}
+    models, histories = {}, {}
+    for name in config.methods:
+        began = time.perf_counter()
+        vada = (models["vada"], histories["vada"]) if name == "dirt_t" and "vada" in models else None
+        model, history = run_method(name, data, config, seed, progress, vada=vada)
+        results[name] = evaluate(model, data.target_test)
+        extra[name] = {"source_val": evaluate(model, data.source_val), "seconds": time.perf_counter() - began}
+        if "domain_acc" in history.last:
+            extra[name]["domain_acc"] = history.last["domain_acc"]
+        models[name], histories[name] = model, history
+
+    paper = PAPER_MNIST_M | PAPER_MNIST_M_BOUNDARY if config.task == "photo-blend" else PAPER_SYN_SVHN
+    paper_title = "paper MNIST->MNIST-M %" if config.task == "photo-blend" else "paper Syn->SVHN %"
+    table: list[tuple[str, dict[str, float | str]]] = []
+    for name in config.methods:
+        row: dict[str, float | str] = {"target acc %": 100 * results[name]}
+        if "source_only" in results and "target_only" in results:
+            row["gap closed %"] = 100 * gap_closed(results[name], results["source_only"], results["target_only"])
+        row["source val %"] = 100 * extra[name]["source_val"]
+        row["domain acc %"] = 100 * extra[name]["domain_acc"] if "domain_acc" in extra[name] else ""
+        row[paper_title] = paper.get(name, "")
+        row["s"] = extra[name]["seconds"]
+        table.append((f"{name} (oracle)" if name == "target_only" else name, row))
+
+    return ExperimentResult(
+        experiment=experiment_name(config.task),
+        seed=seed,
+        results=results,
+        seconds=time.perf_counter() - start,
+        table=table,
+        details={"config": asdict(config), "task": data, "models": models, "histories": histories, "extra": extra},
+    )
