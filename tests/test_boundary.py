@@ -80,7 +80,7 @@ def test_entropy_term_moves_the_features():
     seed_everything(0)
     method = EntropyMinimization(build_classifier("lenet"), entropy_weight=1.0, lambda_max=0.0, schedule_entropy=False)
     xs, ys, xt = _batch()
-    _, _, _, (_, target_logits) = method.adversarial_losses(xs, ys, xt)
+    _, _, _, (_, target_logits) = method.adversarial_losses(xs, ys, xt, target_logits=True)
     entropy_loss(target_logits).backward()
     assert method.model.features[0].weight.grad.abs().sum() > 0
 

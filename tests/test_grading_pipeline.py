@@ -163,11 +163,10 @@ WRONG_IMPLEMENTATIONS = {
     ),
     # The reversal left out: the features then help the domain classifier instead of fooling it.
     "dann_step": (
-        "    n_source = len(source_x)\n"
-        "    features = model.features(torch.cat([source_x, target_x]))\n"
-        "    class_loss = F.cross_entropy(model.head(features[:n_source]), source_y)\n"
-        "    domain_logits = discriminator(features)\n"
-        "    domain = torch.cat([torch.ones(n_source), torch.zeros(len(target_x))])\n"
+        "    source_features, target_features = model.features(source_x), model.features(target_x)\n"
+        "    class_loss = F.cross_entropy(model.head(source_features), source_y)\n"
+        "    domain_logits = discriminator(torch.cat([source_features, target_features]))  # no reversal\n"
+        "    domain = torch.cat([torch.ones(len(source_x)), torch.zeros(len(target_x))])\n"
         "    domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain)\n"
         "    optimizer.zero_grad()\n"
         "    (class_loss + domain_loss).backward()\n"

@@ -17,6 +17,8 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     # Only experiments with several tasks take --task: the others keep their old call.
     options = {"task": args.task} if args.task is not None else {}
+    if args.profile != "offline":
+        options["profile"] = args.profile
     result = run_experiment(args.experiment, seed=args.seed, progress=not args.quiet, **options)
     print(result.format_table())
     if args.json:
@@ -110,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help="e.g. domain-shift")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--task", help="for experiments with several tasks (e.g. dann: photo-blend, font-digits)")
+    p.add_argument("--profile", choices=("offline", "full"), default="offline",
+                   help="offline (default): the embedded data and laptop budgets; full: the real benchmarks "
+                        "(`data fetch` them first), paper-size budgets, the GPU when there is one "
+                        "(dann and fine-tuning)")
     p.add_argument("--json", type=Path, help="write {experiment, seed, results, seconds} here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_reproduce)

@@ -100,6 +100,40 @@ def lenet_head(num_features: int, num_classes: int) -> nn.Sequential:
     )
 
 
+def lenet_bn_features(in_channels: int = 3) -> nn.Sequential:
+    """`lenet_features` with batch normalisation after each convolution (768 features of a 28x28 image).
+
+    conv 5x5 x32 -> BN -> ReLU -> max-pool 2 -> conv 5x5 x48 -> BN -> ReLU -> max-pool 2. With the
+    methods that send each domain through the network in its own batch (`tlcourse.methods.dann.DANN`),
+    every batch is normalised with its own domain's statistics while training, as in Shu et al.'s
+    VADA / DIRT-T networks.
+    """
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 32, kernel_size=5),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 48, kernel_size=5),
+        nn.BatchNorm2d(48),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+    )
+
+
+def lenet_bn_head(num_features: int, num_classes: int) -> nn.Sequential:
+    """`lenet_head` with batch normalisation: fc 100 -> BN -> ReLU -> fc 100 -> BN -> ReLU -> fc num_classes."""
+    return nn.Sequential(
+        nn.Linear(num_features, 100),
+        nn.BatchNorm1d(100),
+        nn.ReLU(),
+        nn.Linear(100, 100),
+        nn.BatchNorm1d(100),
+        nn.ReLU(),
+        nn.Linear(100, num_classes),
+    )
+
+
 def bn_cnn_features(in_channels: int = 3, width: int = 32) -> nn.Sequential:
     """A small CNN with batch normalisation, for the methods that adapt batch-norm statistics.
 
@@ -128,6 +162,7 @@ def linear_head(num_features: int, num_classes: int) -> nn.Linear:
 
 ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], Callable[[int, int], nn.Module]]] = {
     "lenet": (lenet_features, lenet_head),
+    "lenet_bn": (lenet_bn_features, lenet_bn_head),
     "bn_cnn": (bn_cnn_features, linear_head),
     "small_lenet": (small_lenet_features, lenet_head),
 }

@@ -105,6 +105,13 @@ def run_experiment(name: str, seed: int = 0, **kwargs) -> ExperimentResult:
     registry = _registry()
     if name not in registry:
         raise ValueError(f"Unknown experiment {name!r}; choose one of {sorted(registry)}.")
-    if "task" in kwargs and "task" not in inspect.signature(registry[name]).parameters:
+    parameters = inspect.signature(registry[name]).parameters
+    if "task" in kwargs and "task" not in parameters:
         raise ValueError(f"Experiment {name!r} has a single task: run it without --task.")
+    if kwargs.get("profile", "offline") != "offline" and "profile" not in parameters:
+        with_profile = sorted(n for n, f in registry.items() if "profile" in inspect.signature(f).parameters)
+        raise ValueError(f"Experiment {name!r} has only the offline profile; --profile {kwargs['profile']} "
+                         f"exists for {', '.join(with_profile)}.")
+    if kwargs.get("profile") == "offline" and "profile" not in parameters:
+        kwargs = {k: v for k, v in kwargs.items() if k != "profile"}
     return registry[name](seed=seed, **kwargs)

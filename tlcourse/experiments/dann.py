@@ -32,6 +32,8 @@ from tlcourse.models import FeatureClassifier, build_classifier
 from tlcourse.train import History, evaluate, fit, fit_method, seed_everything
 
 TASKS = ("photo-blend", "font-digits")
+#: ``--profile offline`` (the default: the embedded data above) or ``full`` (the real benchmarks, `FULL_TASKS`).
+PROFILES = ("offline", "full")
 
 #: The rows of the chapter's table, in order; ``target_only`` is an oracle (it sees target labels).
 METHODS = ("source_only", "dann", "target_only", "entropy_min", "vada", "dirt_t")
@@ -42,6 +44,35 @@ PAPER_MNIST_M = {"source_only": 57.49, "dann": 81.49, "target_only": 98.91}
 PAPER_SYN_SVHN = {"source_only": 86.65, "dann": 90.48, "target_only": 92.44}
 #: VADA and DIRT-T (Shu et al., ICLR 2018, Table 1), MNIST -> MNIST-M, with instance-normalised inputs.
 PAPER_MNIST_M_BOUNDARY = {"vada": 95.7, "dirt_t": 98.9}
+#: DANN paper, ICML 2015, Table 1, SVHN -> MNIST.
+PAPER_SVHN_MNIST = {"source_only": 54.90, "dann": 73.85, "target_only": 99.42}
+#: ADDA (Tzeng et al., CVPR 2017, Table 2): source only and "gradient reversal" (DANN) on MNIST <-> USPS
+#: (their protocol: 2,000 MNIST and 1,800 USPS training images; no target-only row).
+PAPER_MNIST_USPS = {"source_only": 75.2, "dann": 77.1}
+PAPER_USPS_MNIST = {"source_only": 57.1, "dann": 73.0}
+
+
+@dataclass(frozen=True)
+class BenchmarkPair:
+    """A ``--profile full`` task: two real benchmarks (`tlcourse.data.BENCHMARKS` names) and the paper's row."""
+
+    source: str
+    target: str
+    paper: dict[str, float]
+    paper_title: str
+    discriminator_hidden: tuple[int, ...] = (100,)  # the paper's: (1024, 1024) for SVHN
+
+
+#: The papers' digit tasks on the real data (``python -m tlcourse data fetch NAME`` first). The images
+#: are read in the course's format (28x28 RGB), so one network serves every task.
+FULL_TASKS: dict[str, BenchmarkPair] = {
+    "mnist-mnistm": BenchmarkPair("mnist", "mnist-m", PAPER_MNIST_M | PAPER_MNIST_M_BOUNDARY,
+                                  "DANN ICML'15 MNIST->MNIST-M %"),
+    "syn-svhn": BenchmarkPair("syn-numbers", "svhn", PAPER_SYN_SVHN, "DANN ICML'15 Syn->SVHN %", (1024, 1024)),
+    "svhn-mnist": BenchmarkPair("svhn", "mnist", PAPER_SVHN_MNIST, "DANN ICML'15 SVHN->MNIST %", (1024, 1024)),
+    "mnist-usps": BenchmarkPair("mnist", "usps", PAPER_MNIST_USPS, "ADDA CVPR'17 MNIST->USPS %"),
+    "usps-mnist": BenchmarkPair("usps", "mnist", PAPER_USPS_MNIST, "ADDA CVPR'17 USPS->MNIST %"),
+}
 
 
 @dataclass(frozen=True)
@@ -100,7 +131,7 @@ class DANNConfig:
     lr: float = 1e-3
     optimizer: str = "adam"
     discriminator_hidden: tuple[int, ...] = (100,)
-    arch: str = "lenet"
+    arch: str = "lenet_bn"  # LeNet with batch norm, each domain normalised with its own batch statistics
     input_norm: str | None = "instance"  # per-image standardisation, see above
     lambda_max: float = 1.0
     entropy_weight: float = 0.1
@@ -146,13 +177,45 @@ def make_font_digits_task(seed: int, config: DANNConfig = DANNConfig()) -> DANNT
     return DANNTask("font-digits", source, source_val, target_train, target_test)
 
 
+def full_config(task: str = "mnist-mnistm", **overrides) -> DANNConfig:
+    """The ``--profile full`` budget for one of `FULL_TASKS`: every image the benchmark has (the ``n_*``
+    are upper limits), 20 epochs, the paper's domain classifier for the task. Everything else is the
+    offline profile's (`DANNConfig`). It trains on the GPU when there is one (`tlcourse.train.choose_device`).
+    """
+    if task not in FULL_TASKS:
+        raise ValueError(f"Unknown full-profile task {task!r}; choose one of {', '.join(FULL_TASKS)}.")
+    budget = dict(task=task, n_source=1_000_000, n_target=1_000_000, n_val=1_000, n_test=1_000_000, epochs=20,
+                  discriminator_hidden=FULL_TASKS[task].discriminator_hidden)
+    return replace(DANNConfig(), **(budget | overrides))
+
+
+def make_benchmark_task(seed: int, config: DANNConfig) -> DANNTask:
+    """A `FULL_TASKS` pair from the real benchmarks: source train minus ``n_val`` validation images, the
+    target's train split (its labels only for the oracle) and its test split; ``n_*`` cap each part."""
+    from tlcourse.data import load_benchmark
+
+    pair = FULL_TASKS[config.task]
+    train = load_benchmark(pair.source, "train")
+    if len(train) <= config.n_val:
+        raise ValueError(f"{pair.source} has {len(train)} training images, not more than n_val = {config.n_val}.")
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    n_source = min(config.n_source, len(train) - config.n_val)
+    source = train.subset(order[:n_source])
+    source_val = train.subset(order[n_source : n_source + config.n_val])
+    target_train = load_benchmark(pair.target, "train", limit=config.n_target, seed=seed)
+    target_test = load_benchmark(pair.target, "test", limit=config.n_test, seed=seed)
+    return DANNTask(config.task, source, source_val, target_train, target_test)
+
+
 def make_dann_task(seed: int, config: DANNConfig = DANNConfig()) -> DANNTask:
-    """The task named by ``config.task`` (one of `TASKS`)."""
+    """The task named by ``config.task`` (one of `TASKS`, or of `FULL_TASKS` for the full profile)."""
     if config.task == "photo-blend":
         return make_photo_blend_task(seed, config)
     if config.task == "font-digits":
         return make_font_digits_task(seed, config)
-    raise ValueError(f"Unknown task {config.task!r}; choose one of {', '.join(TASKS)}.")
+    if config.task in FULL_TASKS:
+        return make_benchmark_task(seed, config)
+    raise ValueError(f"Unknown task {config.task!r}; choose one of {', '.join([*TASKS, *FULL_TASKS])}.")
 
 
 def build_method(name: str, config: DANNConfig, num_classes: int) -> Method:
@@ -251,9 +314,22 @@ def run_dann_font_digits(seed: int = 0, config: DANNConfig | None = None, progre
 
 @register("dann")
 def run_dann(
-    seed: int = 0, config: DANNConfig | None = None, progress: bool = True, task: str | None = None
+    seed: int = 0, config: DANNConfig | None = None, progress: bool = True, task: str | None = None,
+    profile: str = "offline",
 ) -> ExperimentResult:
-    """Train every method of the chapter on one task and seed; the results are target test accuracies."""
+    """Train every method of the chapter on one task and seed; the results are target test accuracies.
+
+    ``profile="full"`` runs a `FULL_TASKS` pair (default ``mnist-mnistm``) at `full_config`'s budget.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILES)}.")
+    if profile == "full":
+        if task is not None and task not in FULL_TASKS:
+            raise ValueError(f"--profile full runs the real benchmarks: choose --task from {', '.join(FULL_TASKS)}.")
+        config = config or full_config(task or "mnist-mnistm")
+    elif task is not None and task not in TASKS:
+        hint = " (a real benchmark: add --profile full)" if task in FULL_TASKS else ""
+        raise ValueError(f"Unknown task {task!r}{hint}; the offline tasks are {', '.join(TASKS)}.")
     config = config or DANNConfig()
     if task is not None:
         config = replace(config, task=task)
@@ -272,8 +348,12 @@ def run_dann(
             extra[name]["domain_acc"] = history.last["domain_acc"]
         models[name], histories[name] = model, history
 
-    paper = PAPER_MNIST_M | PAPER_MNIST_M_BOUNDARY if config.task == "photo-blend" else PAPER_SYN_SVHN
-    paper_title = "paper MNIST->MNIST-M %" if config.task == "photo-blend" else "paper Syn->SVHN %"
+    if config.task in FULL_TASKS:
+        paper, paper_title = FULL_TASKS[config.task].paper, FULL_TASKS[config.task].paper_title
+    elif config.task == "photo-blend":
+        paper, paper_title = PAPER_MNIST_M | PAPER_MNIST_M_BOUNDARY, "paper MNIST->MNIST-M %"
+    else:
+        paper, paper_title = PAPER_SYN_SVHN, "paper Syn->SVHN %"
     table: list[tuple[str, dict[str, float | str]]] = []
     for name in config.methods:
         row: dict[str, float | str] = {"target acc %": 100 * results[name]}

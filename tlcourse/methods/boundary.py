@@ -101,7 +101,7 @@ class EntropyMinimization(DANN):
 
     def update(self, source_x, source_y, target_x, progress):
         self.schedule(progress)
-        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(source_x, source_y, target_x)
+        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(source_x, source_y, target_x, target_logits=True)
         ent = entropy_loss(target_logits)
         self.step(class_loss + domain_loss + self.entropy_factor(progress) * ent)
         return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), "entropy": ent.item(),
@@ -131,7 +131,7 @@ class VADA(EntropyMinimization):
 
     def update(self, source_x, source_y, target_x, progress):
         self.schedule(progress)
-        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(source_x, source_y, target_x)
+        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(source_x, source_y, target_x, target_logits=True)
         ent = entropy_loss(target_logits)
         vat_t = virtual_adversarial_loss(self.model, target_x, radius=self.radius)
         loss = class_loss + domain_loss + self.entropy_factor(progress) * (ent + vat_t)

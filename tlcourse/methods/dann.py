@@ -187,23 +187,32 @@ class DANN(Method):
             group["lr"] = lr
 
     def adversarial_losses(
-        self, source_x: torch.Tensor, source_y: torch.Tensor, target_x: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float], tuple[torch.Tensor, torch.Tensor]]:
-        """The two DANN losses of one batch, and the logits of both domains for subclasses.
+        self, source_x: torch.Tensor, source_y: torch.Tensor, target_x: torch.Tensor, target_logits: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float], tuple[torch.Tensor, torch.Tensor | None]]:
+        """The two DANN losses of one batch, and the class logits for subclasses.
+
+        Args:
+            target_logits: also run the label predictor on the target features (for losses on the
+                target's predictions, such as its entropy). Plain DANN does not: the target's features
+                only meet the domain classifier, so the label predictor's batch norm never sees them.
 
         Returns:
-            ``(class_loss, domain_loss, stats, (source_logits, target_logits))``; ``stats`` holds the
-            domain classifier's accuracy on this batch.
+            ``(class_loss, domain_loss, stats, (source_logits, target_logits or None))``; ``stats``
+            holds the domain classifier's accuracy on this batch.
         """
-        n_s = len(source_x)
-        features = self.model.features(torch.cat([source_x, target_x]))  # (B_s + B_t, d): one pass
-        logits = self.model.head(features)
-        class_loss = F.cross_entropy(logits[:n_s], source_y)
+        # Each domain goes through the network in its own batch, so that batch-norm layers (if any)
+        # normalise it with its own statistics: an alignment of first and second moments for free.
+        source_features = self.model.features(source_x)  # (B_s, d)
+        target_features = self.model.features(target_x)  # (B_t, d)
+        source_logits = self.model.head(source_features)
+        class_loss = F.cross_entropy(source_logits, source_y)
+        features = torch.cat([source_features, target_features])
         domain_logits = self.discriminator(self.grl(features))  # (B_s + B_t,)
-        labels = domain_labels(n_s, len(target_x), features.device)
+        labels = domain_labels(len(source_x), len(target_x), features.device)
         domain_loss = F.binary_cross_entropy_with_logits(domain_logits, labels)
         domain_acc = ((domain_logits > 0).float() == labels).float().mean().item()
-        return class_loss, domain_loss, {"domain_acc": domain_acc}, (logits[:n_s], logits[n_s:])
+        return class_loss, domain_loss, {"domain_acc": domain_acc}, (
+            source_logits, self.model.head(target_features) if target_logits else None)
 
     def update(self, source_x, source_y, target_x, progress):
         self.schedule(progress)
