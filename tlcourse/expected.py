@@ -90,6 +90,66 @@ def check_result(experiment: str, name: str, value: float, grading: bool | None 
     return value
 
 
+#: The gains a chapter claims: ``{experiment: {method: baseline}}``, "``method`` beats ``baseline``". Such a
+#: claim is checked on the **paired** difference ``method - baseline`` of one seed: seed-to-seed spread
+#: moves both numbers together, so the single ranges of the two overlap while the gain stays positive.
+CLAIMED_GAINS: dict[str, dict[str, str]] = {
+    "dann": {"dann": "source_only", "entropy_min": "source_only"},
+    "dann-font-digits": {"entropy_min": "source_only", "vada": "source_only", "dirt_t": "source_only"},
+}
+#: The least gain a claimed gain's range allows: a method that only ties its baseline fails the check.
+GAIN_FLOOR = 0.005
+
+
+def gain_key(method: str, baseline: str) -> str:
+    """The key of a paired gain in ``expected.toml``: ``"<method>_over_<baseline>"``."""
+    return f"{method}_over_{baseline}"
+
+
+def paired_gains(experiment: str, runs: list[dict]) -> list[dict]:
+    """Each run's claimed gains (`CLAIMED_GAINS`) as runs of their own: ``{"results": {gain_key: diff}}``."""
+    claims = CLAIMED_GAINS.get(experiment, {})
+    return [{"seed": run.get("seed"), "results": {
+        gain_key(m, b): run["results"][m] - run["results"][b]
+        for m, b in claims.items() if m in run["results"] and b in run["results"]}} for run in runs]
+
+
+def gain_range(stats: dict[str, float]) -> list[float]:
+    """A claimed gain's range: the rule of `range_from_summary`, but never below `GAIN_FLOOR`."""
+    import math
+
+    pad = SPREAD * stats["sd"] + MARGIN
+    low = max(math.floor((stats["min"] - pad) * 1000) / 1000, GAIN_FLOOR)
+    return [low, min(math.ceil((stats["max"] + pad) * 1000) / 1000, 1.0)]
+
+
+def check_gain(experiment: str, method: str, baseline: str, value: float, baseline_value: float,
+               grading: bool | None = None) -> float:
+    """Return the gain ``value - baseline_value`` if it lies in its range, else raise an AssertionError.
+
+    The range is ``[EXPERIMENT.gains]`` (``[EXPERIMENT.grading_gains]`` while autograding, where there is
+    one); the full profile (`profile`) checks nothing.
+    """
+    gain = value - baseline_value
+    key = gain_key(method, baseline)
+    if profile() == "full":
+        print(f"{experiment}: {key} = {gain:+.4f} (full profile: the offline ranges do not apply)")
+        return gain
+    grading = autograding() if grading is None else grading
+    entry = load_expected().get(experiment, {})
+    table = entry.get("grading_gains", {}) if grading and key in entry.get("grading_gains", {}) else entry.get("gains", {})
+    if key not in table:
+        raise KeyError(f"No claimed gain {key!r} for experiment {experiment!r}; known: {sorted(table)}.")
+    low, high = table[key]
+    if not low <= gain <= high:
+        raise AssertionError(
+            f"{experiment}: {method} - {baseline} = {gain:+.4f} on this seed, outside its range [{low}, {high}] "
+            f"(paired gains measured with `{entry.get('command', '?')}` over seeds {entry.get('seeds', '?')}). "
+            f"The chapter claims that {method} beats {baseline}; if it does not, check the implementation."
+        )
+    return gain
+
+
 def summarize_runs(runs: list[dict]) -> dict[str, dict[str, float]]:
     """Mean, standard deviation, min and max of each result over runs (the JSON that `reproduce` writes)."""
     import statistics
@@ -147,6 +207,14 @@ def calibration_toml(experiment: str, runs: list[dict], command: str) -> str:
     lines += [
         f"{name} = [{s['mean']:.4f}, {s['sd']:.4f}, {s['min']:.4f}, {s['max']:.4f}]" for name, s in summary.items()
     ]
+    gains = summarize_runs(paired_gains(experiment, runs))
+    if gains:
+        lines += ["", f"[{experiment}.gains]  # claimed gains, paired by seed: [min - (3 sd + 0.02), max + ...], "
+                  f"at least {GAIN_FLOOR}"]
+        lines += [f"{name} = {gain_range(stats)}" for name, stats in gains.items()]
+        lines += ["", f"[{experiment}.gains_observed]  # mean, sd, min, max over the seeds"]
+        lines += [f"{name} = [{s['mean']:.4f}, {s['sd']:.4f}, {s['min']:.4f}, {s['max']:.4f}]"
+                  for name, s in gains.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -168,6 +236,8 @@ def results_markdown() -> str:
         "Generated from `tlcourse/expected.toml` by `python -m tlcourse expected --markdown > RESULTS.md`.",
         "Accuracies and H-scores in %; each row is the mean ± standard deviation over the calibration seeds, then",
         "the lowest and highest seed, then the range the tests check (rule: [min - (3 sd + 0.02), max + (3 sd + 0.02)]).",
+        "A *paired gain* row is a method's accuracy minus its baseline's on the same seed, for each gain a chapter",
+        "claims; its range never allows less than +0.5 points, so a method that only ties its baseline fails.",
         "",
     ]
     for experiment, entry in load_expected().items():
@@ -199,6 +269,11 @@ def results_markdown() -> str:
             if paper:
                 cells.append(str(paper.get(name, "")))
             out.append("| " + " | ".join(cells) + " |")
+        for key, (mean, sd, low, high) in entry.get("gains_observed", {}).items():
+            r = entry.get("gains", {}).get(key)
+            cells = [f"`{key.replace('_over_', ' - ')}` (paired gain)", f"{100 * mean:+.1f} ± {100 * sd:.1f}",
+                     f"{100 * low:+.1f} .. {100 * high:+.1f}", f"[{100 * r[0]:+.1f}, {100 * r[1]:+.1f}]" if r else ""]
+            out.append("| " + " | ".join(cells + ([""] if paper else [])) + " |")
         if paper:
             out += ["", f"Published: {entry['paper'].get('source', '?')}"]
         out.append("")

@@ -1,0 +1,55 @@
+"""Claimed gains ("method beats baseline") are checked on the difference of one seed's two numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from tlcourse import expected
+
+
+def runs(gains, base=0.40):
+    """Runs whose baseline moves from seed to seed while the method keeps its lead."""
+    return [{"experiment": "dann", "seed": s, "results": {"source_only": base + 0.03 * s, "dann": base + 0.03 * s + g}}
+            for s, g in enumerate(gains)]
+
+
+def test_paired_gains_separate_what_single_ranges_cannot():
+    text = expected.calibration_toml("dann", runs([0.06, 0.08, 0.05, 0.07, 0.09]), "cmd")
+    import tomllib
+
+    entry = tomllib.loads(text)["dann"]
+    single_dann, single_base = entry["ranges"]["dann"], entry["ranges"]["source_only"]
+    assert single_dann[0] < single_base[1]  # the single ranges overlap...
+    low, high = entry["gains"]["dann_over_source_only"]
+    assert expected.GAIN_FLOOR <= low < 0.05 and high > 0.09  # ...the paired gain does not reach 0
+    assert entry["gains_observed"]["dann_over_source_only"][0] == pytest.approx(0.07)
+
+
+def test_gain_range_never_allows_a_tie():
+    stats = expected.summarize_runs(expected.paired_gains("dann", runs([0.0, 0.02, -0.01, 0.01, 0.0])))
+    low, _ = expected.gain_range(stats["dann_over_source_only"])
+    assert low == expected.GAIN_FLOOR
+
+
+def test_check_gain_passes_a_working_method_and_fails_a_broken_one(monkeypatch):
+    entry = {"command": "cmd", "seeds": [0], "gains": {"dann_over_source_only": [0.02, 0.2]},
+             "grading_gains": {"dann_over_source_only": [0.01, 0.3]}}
+    monkeypatch.setattr(expected, "load_expected", lambda: {"dann": entry})
+    assert expected.check_gain("dann", "dann", "source_only", 0.50, 0.40) == pytest.approx(0.10)
+    with pytest.raises(AssertionError, match="claims that dann beats source_only"):
+        expected.check_gain("dann", "dann", "source_only", 0.40, 0.40)  # a tie: DANN that does nothing
+    with pytest.raises(AssertionError):
+        expected.check_gain("dann", "dann", "source_only", 0.415, 0.40)
+    assert expected.check_gain("dann", "dann", "source_only", 0.415, 0.40, grading=True) == pytest.approx(0.015)
+    with pytest.raises(KeyError, match="entropy_min_over_source_only"):
+        expected.check_gain("dann", "entropy_min", "source_only", 0.5, 0.4)
+
+
+def test_every_claimed_gain_is_calibrated_and_excludes_a_tie():
+    table = expected.load_expected()
+    for experiment, claims in expected.CLAIMED_GAINS.items():
+        for method, baseline in claims.items():
+            key = expected.gain_key(method, baseline)
+            low, high = table[experiment]["gains"][key]
+            mean, _, lowest, _ = table[experiment]["gains_observed"][key]
+            assert expected.GAIN_FLOOR <= low <= lowest and mean > 0 and high > low, (experiment, key)
