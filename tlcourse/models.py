@@ -56,21 +56,19 @@ class InstanceStandardize(nn.Module):
         return (x - mean) / torch.sqrt(var + self.eps)
 
 
-def lenet_features(in_channels: int = 3) -> nn.Sequential:
+def lenet_features(in_channels: int = 3, widths: tuple[int, int] = (32, 48), batch_norm: bool = False) -> nn.Sequential:
     """The feature extractor of the DANN paper's MNIST network (Ganin et al., JMLR 2016, fig. 4).
 
     conv 5x5 x32 -> ReLU -> max-pool 2 -> conv 5x5 x48 -> ReLU -> max-pool 2. A 28x28 image gives
-    48 x 4 x 4 = 768 features.
+    48 x 4 x 4 = 768 features. ``batch_norm`` puts a batch norm after each convolution (`lenet_bn_features`).
     """
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 32, kernel_size=5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 48, kernel_size=5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-    )
+    layers: list[nn.Module] = []
+    for c_in, c_out in zip((in_channels, widths[0]), widths):
+        layers.append(nn.Conv2d(c_in, c_out, kernel_size=5))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(c_out))
+        layers += [nn.ReLU(), nn.MaxPool2d(2)]
+    return nn.Sequential(*layers, nn.Flatten())
 
 
 def small_lenet_features(in_channels: int = 3) -> nn.Sequential:
@@ -78,26 +76,7 @@ def small_lenet_features(in_channels: int = 3) -> nn.Sequential:
 
     conv 5x5 x16 -> ReLU -> max-pool 2 -> conv 5x5 x32 -> ReLU -> max-pool 2: 512 features of a 28x28 image.
     """
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 16, kernel_size=5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, kernel_size=5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-    )
-
-
-def lenet_head(num_features: int, num_classes: int) -> nn.Sequential:
-    """The DANN paper's MNIST label predictor: fc 100 -> ReLU -> fc 100 -> ReLU -> fc num_classes."""
-    return nn.Sequential(
-        nn.Linear(num_features, 100),
-        nn.ReLU(),
-        nn.Linear(100, 100),
-        nn.ReLU(),
-        nn.Linear(100, num_classes),
-    )
+    return lenet_features(in_channels, widths=(16, 32))
 
 
 def lenet_bn_features(in_channels: int = 3) -> nn.Sequential:
@@ -108,30 +87,24 @@ def lenet_bn_features(in_channels: int = 3) -> nn.Sequential:
     every batch is normalised with its own domain's statistics while training, as in Shu et al.'s
     VADA / DIRT-T networks.
     """
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 32, kernel_size=5),
-        nn.BatchNorm2d(32),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 48, kernel_size=5),
-        nn.BatchNorm2d(48),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-    )
+    return lenet_features(in_channels, batch_norm=True)
+
+
+def lenet_head(num_features: int, num_classes: int, batch_norm: bool = False) -> nn.Sequential:
+    """The DANN paper's MNIST label predictor: fc 100 -> ReLU -> fc 100 -> ReLU -> fc num_classes
+    (``batch_norm``: a batch norm before each ReLU, `lenet_bn_head`)."""
+    layers: list[nn.Module] = []
+    for width in (num_features, 100):
+        layers.append(nn.Linear(width, 100))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(100))
+        layers.append(nn.ReLU())
+    return nn.Sequential(*layers, nn.Linear(100, num_classes))
 
 
 def lenet_bn_head(num_features: int, num_classes: int) -> nn.Sequential:
     """`lenet_head` with batch normalisation: fc 100 -> BN -> ReLU -> fc 100 -> BN -> ReLU -> fc num_classes."""
-    return nn.Sequential(
-        nn.Linear(num_features, 100),
-        nn.BatchNorm1d(100),
-        nn.ReLU(),
-        nn.Linear(100, 100),
-        nn.BatchNorm1d(100),
-        nn.ReLU(),
-        nn.Linear(100, num_classes),
-    )
+    return lenet_head(num_features, num_classes, batch_norm=True)
 
 
 def bn_cnn_features(in_channels: int = 3, width: int = 32) -> nn.Sequential:
