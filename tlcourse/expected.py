@@ -120,12 +120,9 @@ def paired_gains(experiment: str, runs: list[dict]) -> list[dict]:
 
 
 def gain_range(stats: dict[str, float]) -> list[float]:
-    """A claimed gain's range: the rule of `range_from_summary`, but never below `GAIN_FLOOR`."""
-    import math
-
-    pad = SPREAD * stats["sd"] + MARGIN
-    low = max(math.floor((stats["min"] - pad) * 1000) / 1000, GAIN_FLOOR)
-    return [low, min(math.ceil((stats["max"] + pad) * 1000) / 1000, 1.0)]
+    """A claimed gain's range: the rule of `range_from_summary` (clipped to [0, 1]), but never below `GAIN_FLOOR`."""
+    low, high = range_from_summary("gain", stats)
+    return [max(low, GAIN_FLOOR), high]
 
 
 def check_gain(experiment: str, method: str, baseline: str, value: float, baseline_value: float,
