@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tlcourse.methods import DIRTT, VADA, EntropyMinimization, entropy_loss, virtual_adversarial_loss
+from tlcourse.methods.boundary import FixMatchDANN, colour_and_shift, confident_consistency_loss
 from tlcourse.models import build_classifier
 from tlcourse.train import seed_everything
 
@@ -64,6 +65,7 @@ def _batch():
     lambda m: EntropyMinimization(m, entropy_weight=1.0),
     lambda m: VADA(m, target_weight=1.0),
     lambda m: DIRTT(m, teacher_every=1),
+    lambda m: FixMatchDANN(m, threshold=0.0),
 ])
 def test_each_method_takes_a_step(make):
     seed_everything(0)
@@ -94,3 +96,52 @@ def test_dirtt_teacher_follows_the_student():
     method.update(*batch, progress=0.1)
     method.update(*batch, progress=0.2)  # the teacher was copied before this step
     assert all(not p.requires_grad for p in method.teacher.parameters())
+
+
+def test_consistency_loss_by_hand():
+    """Only confident clean predictions label the augmented copy; the rest count as 0 in the mean."""
+    clean = torch.log(torch.tensor([[0.97, 0.02, 0.01], [0.5, 0.3, 0.2], [0.01, 0.01, 0.98]]))
+    augmented = torch.log(torch.tensor([[0.6, 0.2, 0.2], [0.1, 0.1, 0.8], [0.25, 0.25, 0.5]]))
+    loss, rate = confident_consistency_loss(clean, augmented, threshold=0.95)
+    assert rate.item() == pytest.approx(2 / 3)
+    assert loss.item() == pytest.approx((-math.log(0.6) - math.log(0.5)) / 3, rel=1e-5)
+    none, zero_rate = confident_consistency_loss(clean, augmented, threshold=0.99)
+    assert none.item() == 0.0 and zero_rate.item() == 0.0
+    with pytest.raises(ValueError, match="must match"):
+        confident_consistency_loss(clean, augmented[:2])
+
+
+def test_consistency_gradient_reaches_the_augmented_pass_only():
+    clean = torch.tensor([[5.0, 0.0]], requires_grad=True)
+    augmented = torch.tensor([[0.0, 1.0]], requires_grad=True)
+    loss, _ = confident_consistency_loss(clean, augmented, threshold=0.9)
+    loss.backward()
+    assert clean.grad is None  # the pseudo-label is a constant
+    assert augmented.grad[0, 0] < 0 < augmented.grad[0, 1]  # pulled towards class 0, the clean prediction
+
+
+def test_colour_and_shift_keeps_shape_and_range_and_changes_images():
+    x = torch.rand(5, 3, 28, 28, generator=torch.Generator().manual_seed(1))
+    seed_everything(0)
+    out = colour_and_shift(x)
+    assert out.shape == x.shape and out.min() >= 0.0 and out.max() <= 1.0
+    assert not torch.allclose(out, x)
+    assert colour_and_shift(x[:, :1]).shape == (5, 3, 28, 28)  # grey images come out in colour
+    seed_everything(0)
+    assert torch.equal(colour_and_shift(x), out)  # the global seed decides it
+
+
+def test_fixmatch_term_trains_the_features_without_labels():
+    """With the class and domain terms off, the consistency term alone moves the feature extractor,
+    and only once target predictions are confident enough."""
+    seed_everything(0)
+    method = FixMatchDANN(build_classifier("lenet_bn"), threshold=0.0, lambda_max=0.0)
+    xs, ys, xt = _batch()
+    _, _, _, (_, target_logits) = method.adversarial_losses(xs, ys, xt, target_logits=True)
+    loss, rate = confident_consistency_loss(target_logits, method.model(method.augment(xt)), method.threshold)
+    loss.backward()
+    assert rate.item() == 1.0 and method.model.features[0].weight.grad.abs().sum() > 0
+    stats = FixMatchDANN(build_classifier("lenet_bn"), threshold=1.0).update(xs, ys, xt, progress=0.5)
+    assert stats["confident"] == 0.0 and stats["consistency"] == 0.0
+    with pytest.raises(ValueError, match="probability"):
+        FixMatchDANN(build_classifier("lenet_bn"), threshold=1.5)

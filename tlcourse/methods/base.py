@@ -6,6 +6,8 @@ classifier, two heads) need nothing special from the training loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -65,13 +67,23 @@ class Method(nn.Module):
 
 
 class SourceOnly(Method):
-    """Empirical risk minimisation on the source: the baseline every adaptation method must beat."""
+    """Empirical risk minimisation on the source: the baseline every adaptation method must beat.
 
-    def __init__(self, model: FeatureClassifier, lr: float = 1e-3) -> None:
+    Args:
+        augment: if given, every source batch is trained on as ``augment(source_x)``: a prior about
+            what the label does not depend on, with no target image involved (chapter 5's idea).
+    """
+
+    def __init__(
+        self, model: FeatureClassifier, lr: float = 1e-3, augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> None:
         super().__init__(model, lr)
+        self.augment = augment
         self.make_optimizer()
 
     def update(self, source_x, source_y, target_x, progress):
+        if self.augment is not None:
+            source_x = self.augment(source_x)
         loss = nn.functional.cross_entropy(self.model(source_x), source_y)
         self.step(loss)
         return {"loss": loss.item()}

@@ -11,19 +11,25 @@ boundary goes in the target; these methods push it out of the dense target regio
   boundary that merely skirts the points.
 * **DIRT-T** (same paper): start from VADA, forget the source, and refine on the target alone with the
   same two terms, staying close to a slowly updated teacher (natural-gradient steps).
+* **FixMatch consistency** (Sohn et al., NeurIPS 2020; for domain adaptation, AdaMatch, Berthelot et
+  al., ICLR 2022): where the network is confident on a clean target image, that prediction becomes a
+  label for a strongly augmented copy. VAT asks for the same answer under the worst *small*
+  perturbation; this asks for it under a *large*, meaningful one, chosen from what we believe the
+  label does not depend on.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from tlcourse.methods.base import Method
-from tlcourse.methods.dann import DANN
+from tlcourse.methods.dann import DANN, dann_lambda
+from tlcourse.methods.generalization import random_colour_domain
 from tlcourse.models import FeatureClassifier
 
 
@@ -95,8 +101,6 @@ class EntropyMinimization(DANN):
         self.entropy_weight, self.schedule_entropy = float(entropy_weight), schedule_entropy
 
     def entropy_factor(self, progress: float) -> float:
-        from tlcourse.methods.dann import dann_lambda
-
         return self.entropy_weight * (dann_lambda(progress, self.gamma) if self.schedule_entropy else 1.0)
 
     def update(self, source_x, source_y, target_x, progress):
@@ -185,4 +189,88 @@ class DIRTT(Method):
         return {"entropy": ent.item(), "vat_target": vat.item(), "teacher_kl": kl.item()}
 
 
-__all__: Sequence[str] = ["entropy_loss", "virtual_adversarial_loss", "EntropyMinimization", "VADA", "DIRTT"]
+def confident_consistency_loss(
+    clean_logits: torch.Tensor, augmented_logits: torch.Tensor, threshold: float = 0.95
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """FixMatch's loss on unlabelled images: the clean prediction, where it is confident, labels the augmented copy.
+
+    ``(1/N) sum_i 1[max_k p_ik >= threshold] * CE(augmented_logits_i, argmax_k p_ik)``, with
+    ``p = softmax(clean_logits)`` a constant (no gradient flows into the pseudo-label).
+
+    Args:
+        clean_logits: ``(N, K)`` logits of the clean images.
+        augmented_logits: ``(N, K)`` logits of their augmented copies, in the same order.
+        threshold: the confidence a prediction needs to become a label (FixMatch's 0.95).
+
+    Returns:
+        ``(loss, mask_rate)``: the 0-dim loss (unconfident images count as 0, so it is 0 when none is
+        confident) and the share of images that were confident enough.
+    """
+    if clean_logits.shape != augmented_logits.shape:
+        raise ValueError(f"clean and augmented logits must match, got {tuple(clean_logits.shape)} "
+                         f"and {tuple(augmented_logits.shape)}")
+    confidence, pseudo_label = F.softmax(clean_logits.detach(), dim=1).max(dim=1)
+    mask = (confidence >= threshold).float()
+    loss = (F.cross_entropy(augmented_logits, pseudo_label, reduction="none") * mask).mean()
+    return loss, mask.mean()
+
+
+def colour_and_shift(x: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
+    """The strong augmentation for the digit and garment tasks: shift, then repaint.
+
+    The batch is shifted by up to ``max_shift`` pixels in each direction (one random shift for the
+    batch; edges replicated), then every image gets its own random foreground and background colour
+    (`tlcourse.methods.generalization.random_colour_domain`, chapter 5's colour randomisation: the
+    foreground may come out darker than the background, so contrast polarity varies too). What it
+    assumes: a garment or digit keeps its label whatever its colours and their polarity.
+
+    Args:
+        x: ``(N, C, H, W)`` images in [0, 1]; uses the global random generator (`seed_everything`).
+
+    Returns:
+        ``(N, 3, H, W)`` images in [0, 1].
+    """
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (max_shift,) * 4, mode="replicate")
+    top, left = torch.randint(0, 2 * max_shift + 1, (2,)).tolist()
+    return random_colour_domain(padded[..., top : top + h, left : left + w])
+
+
+class FixMatchDANN(DANN):
+    """DANN plus FixMatch consistency on the target (Sohn et al., NeurIPS 2020; AdaMatch, ICLR 2022).
+
+    ``L = L_y + L_d(through the reversal) + w_p * confident_consistency_loss(G(x_t), G(augment(x_t)))``
+
+    The clean target batch goes through the network in its own pass (as in `DANN`), and its
+    confident predictions label a strongly augmented copy of the same batch (a third pass). The
+    weight ``w_p`` follows the lambda schedule (``w * lambda_p / lambda_max``, as in
+    `EntropyMinimization`): early predictions are not yet worth copying.
+
+    Args:
+        threshold: the confidence a target prediction needs to become a label (FixMatch's 0.95).
+        consistency_weight: ``w``, FixMatch's ``lambda_u`` (1).
+        augment: the strong augmentation, ``augment(x) -> x'`` (`colour_and_shift`).
+        The other arguments are `DANN`'s.
+    """
+
+    def __init__(
+        self, model: FeatureClassifier, lr: float = 1e-3, threshold: float = 0.95, consistency_weight: float = 1.0,
+        augment: Callable[[torch.Tensor], torch.Tensor] = colour_and_shift, **dann_kwargs,
+    ) -> None:
+        super().__init__(model, lr, **dann_kwargs)
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold is a probability, got {threshold}")
+        self.threshold, self.consistency_weight, self.augment = float(threshold), float(consistency_weight), augment
+
+    def update(self, source_x, source_y, target_x, progress):
+        self.schedule(progress)
+        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(source_x, source_y, target_x, target_logits=True)
+        consistency, mask_rate = confident_consistency_loss(target_logits, self.model(self.augment(target_x)), self.threshold)
+        weight = self.consistency_weight * dann_lambda(progress, self.gamma)
+        self.step(class_loss + domain_loss + weight * consistency)
+        return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), "consistency": consistency.item(),
+                "confident": mask_rate.item(), **stats, "lambda": self.grl.lambda_}
+
+
+__all__: Sequence[str] = ["entropy_loss", "virtual_adversarial_loss", "EntropyMinimization", "VADA", "DIRTT",
+                          "confident_consistency_loss", "colour_and_shift", "FixMatchDANN"]
