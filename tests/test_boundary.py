@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tlcourse.methods import DIRTT, VADA, EntropyMinimization, entropy_loss, virtual_adversarial_loss
-from tlcourse.methods.boundary import FixMatchDANN, colour_and_shift, confident_consistency_loss
+from tlcourse.methods.boundary import FixMatch, FixMatchDANN, colour_and_shift, confident_consistency_loss
 from tlcourse.models import build_classifier
 from tlcourse.train import seed_everything
 
@@ -66,6 +66,7 @@ def _batch():
     lambda m: VADA(m, target_weight=1.0),
     lambda m: DIRTT(m, teacher_every=1),
     lambda m: FixMatchDANN(m, threshold=0.0),
+    lambda m: FixMatch(m, threshold=0.0),
 ])
 def test_each_method_takes_a_step(make):
     seed_everything(0)
@@ -145,3 +146,25 @@ def test_fixmatch_term_trains_the_features_without_labels():
     assert stats["confident"] == 0.0 and stats["consistency"] == 0.0
     with pytest.raises(ValueError, match="probability"):
         FixMatchDANN(build_classifier("lenet_bn"), threshold=1.5)
+
+
+def test_fixmatch_self_training_uses_augmented_labels_and_confident_targets():
+    """`FixMatch` learns from the augmented source and, past the threshold, from the target's own predictions."""
+    xs, ys, xt = _batch()
+    seen = []
+
+    def spy(x):
+        seen.append(x)
+        return colour_and_shift(x)
+
+    seed_everything(0)
+    stats = FixMatch(build_classifier("lenet_bn"), threshold=0.0, augment=spy).update(xs, ys, xt, progress=0.0)
+    assert len(seen) == 2 and seen[0] is xs and seen[1] is xt  # the source batch and the target batch
+    assert stats["confident"] == 1.0 and stats["consistency"] > 0
+    seen.clear()
+    stats = FixMatch(build_classifier("lenet_bn"), threshold=1.0, augment=spy, augment_source=False).update(
+        xs, ys, xt, progress=0.0)
+    assert len(seen) == 1 and seen[0] is xt  # only the target copy is augmented
+    assert stats["confident"] == 0.0 and stats["consistency"] == 0.0 and stats["class_loss"] > 0
+    with pytest.raises(ValueError, match="probability"):
+        FixMatch(build_classifier("lenet_bn"), threshold=-0.1)

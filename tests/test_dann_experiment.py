@@ -54,6 +54,18 @@ def test_unknown_task_and_method_are_clear_errors():
         exp.build_method("adabn", TINY, 10)
 
 
+@pytest.mark.parametrize("name", sorted(exp.FIRST_PHASE))
+def test_second_phase_is_the_same_on_a_reused_first_phase(name):
+    """`run_dann` hands a two-phase row its first phase from the table; training it afresh gives the same model."""
+    task = exp.make_photo_blend_task(0, TINY)
+    first = exp.run_method(exp.FIRST_PHASE[name], task, TINY, seed=3)
+    reused, _ = exp.run_method(name, task, TINY, seed=3, first_phase=first)
+    fresh, _ = exp.run_method(name, task, TINY, seed=3)
+    for a, b in zip(reused.model.parameters(), fresh.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(next(first[0].model.parameters()), next(fresh.model.parameters()))  # phase 2 trained
+
+
 def test_same_seed_same_results():
     config = exp.DANNConfig(**{**TINY.__dict__, "methods": ("dann", "entropy_min")})
     a = exp.run_dann(seed=1, config=config, progress=False).results

@@ -16,6 +16,10 @@ boundary goes in the target; these methods push it out of the dense target regio
   label for a strongly augmented copy. VAT asks for the same answer under the worst *small*
   perturbation; this asks for it under a *large*, meaningful one, chosen from what we believe the
   label does not depend on.
+* **Self-training with FixMatch** (`FixMatch`): the same consistency without a domain classifier, as a
+  second phase (like DIRT-T's) after source-only training on augmented source images: the source
+  model's confident target predictions become labels, and the boundary moves out of the target's
+  dense regions one confident point at a time.
 """
 
 from __future__ import annotations
@@ -272,5 +276,42 @@ class FixMatchDANN(DANN):
                 "confident": mask_rate.item(), **stats, "lambda": self.grl.lambda_}
 
 
+class FixMatch(Method):
+    """Self-training with FixMatch consistency (Sohn et al., NeurIPS 2020), with labelled source images:
+
+        ``L = CE(G(a(x_s)), y_s) + w * confident_consistency_loss(G(x_t), G(a(x_t)))``
+
+    Each of the three batches (source, clean target, augmented target) goes through the network in its
+    own pass, so batch norm normalises each with its own statistics. There is no domain classifier:
+    the target is reached through the model's own confident predictions, so start from a model that
+    is already good on the target (the ``self_training`` row of `tlcourse.experiments.dann` refines the
+    ``source_augment`` model, as DIRT-T refines VADA's).
+
+    Args:
+        threshold: the confidence a target prediction needs to become a label (FixMatch's 0.95).
+        consistency_weight: ``w``, FixMatch's ``lambda_u`` (1), constant: the start is already trained.
+        augment: ``a``, the strong augmentation (`colour_and_shift`), applied to the source batch too
+            (``augment_source=True``), so the labelled images teach the same invariance.
+    """
+
+    def __init__(
+        self, model: FeatureClassifier, lr: float = 1e-3, threshold: float = 0.95, consistency_weight: float = 1.0,
+        augment: Callable[[torch.Tensor], torch.Tensor] = colour_and_shift, augment_source: bool = True,
+    ) -> None:
+        super().__init__(model, lr)
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold is a probability, got {threshold}")
+        self.threshold, self.consistency_weight = float(threshold), float(consistency_weight)
+        self.augment, self.augment_source = augment, bool(augment_source)
+        self.make_optimizer()
+
+    def update(self, source_x, source_y, target_x, progress):
+        class_loss = F.cross_entropy(self.model(self.augment(source_x) if self.augment_source else source_x), source_y)
+        consistency, mask_rate = confident_consistency_loss(self.model(target_x), self.model(self.augment(target_x)),
+                                                            self.threshold)
+        self.step(class_loss + self.consistency_weight * consistency)
+        return {"class_loss": class_loss.item(), "consistency": consistency.item(), "confident": mask_rate.item()}
+
+
 __all__: Sequence[str] = ["entropy_loss", "virtual_adversarial_loss", "EntropyMinimization", "VADA", "DIRTT",
-                          "confident_consistency_loss", "colour_and_shift", "FixMatchDANN"]
+                          "confident_consistency_loss", "colour_and_shift", "FixMatchDANN", "FixMatch"]
