@@ -16,7 +16,7 @@ control's model and self-trains on the target with FixMatch consistency (`FixMat
 refines VADA: what the unlabelled target adds to the prior.
 
 Selection: every number comes from a **fixed budget** (the config below, the papers' hyperparameters),
-the last epoch's model; no epoch, checkpoint or hyperparameter is chosen with target labels, with one
+the last epoch's model; no epoch, checkpoint or hyperparameter is chosen with target labels, with two
 stated exceptions: the augmentation of ``fixmatch`` was picked among three, and the two-phase design
 of ``self_training`` among three ways to add FixMatch to the recoloured source, on development seed 100,
 reading its target labels (`DANNConfig`); the calibration seeds were never used to choose. The source
