@@ -219,6 +219,13 @@ def confident_consistency_loss(
     return loss, mask.mean()
 
 
+def _probability(threshold: float) -> float:
+    """A confidence threshold, checked: FixMatch's methods refuse one outside [0, 1]."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold is a probability, got {threshold}")
+    return float(threshold)
+
+
 def colour_and_shift(x: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
     """The strong augmentation for the digit and garment tasks: shift, then repaint.
 
@@ -262,9 +269,7 @@ class FixMatchDANN(DANN):
         augment: Callable[[torch.Tensor], torch.Tensor] = colour_and_shift, **dann_kwargs,
     ) -> None:
         super().__init__(model, lr, **dann_kwargs)
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold is a probability, got {threshold}")
-        self.threshold, self.consistency_weight, self.augment = float(threshold), float(consistency_weight), augment
+        self.threshold, self.consistency_weight, self.augment = _probability(threshold), float(consistency_weight), augment
 
     def update(self, source_x, source_y, target_x, progress):
         self.schedule(progress)
@@ -299,16 +304,15 @@ class FixMatch(Method):
         augment: Callable[[torch.Tensor], torch.Tensor] = colour_and_shift, augment_source: bool = True,
     ) -> None:
         super().__init__(model, lr)
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold is a probability, got {threshold}")
-        self.threshold, self.consistency_weight = float(threshold), float(consistency_weight)
+        self.threshold, self.consistency_weight = _probability(threshold), float(consistency_weight)
         self.augment, self.augment_source = augment, bool(augment_source)
         self.make_optimizer()
 
     def update(self, source_x, source_y, target_x, progress):
         class_loss = F.cross_entropy(self.model(self.augment(source_x) if self.augment_source else source_x), source_y)
-        consistency, mask_rate = confident_consistency_loss(self.model(target_x), self.model(self.augment(target_x)),
-                                                            self.threshold)
+        with torch.no_grad():  # the clean pass only makes pseudo-labels (and batch-norm statistics)
+            clean_logits = self.model(target_x)
+        consistency, mask_rate = confident_consistency_loss(clean_logits, self.model(self.augment(target_x)), self.threshold)
         self.step(class_loss + self.consistency_weight * consistency)
         return {"class_loss": class_loss.item(), "consistency": consistency.item(), "confident": mask_rate.item()}
 
