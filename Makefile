@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # nbgrader calls tools of its environment (alembic) by name: put the environment first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup data course test lab expected benchmark clean
+.PHONY: setup data course test lab expected benchmark benchmark-tests clean
 
 # Re-install only when the package's dependencies change.
 $(STAMP): pyproject.toml
@@ -39,6 +39,10 @@ expected: setup
 # Wall time and peak memory of every notebook and experiment against DESIGN.md's budgets.
 benchmark: setup
 	$(PY) -m tlcourse benchmark
+
+# The whole test command as CI runs it (.ci/run in a fresh clone of HEAD, installs included) against its budget.
+benchmark-tests: setup
+	$(PY) -m tlcourse benchmark --no-notebooks --no-experiments --test-command --output benchmarks/results/test-command
 
 clean:
 	rm -rf executed release submitted autograded feedback gradebook.db .pytest_cache

@@ -1,6 +1,7 @@
 """The course runner and the benchmark, on a two-cell notebook made by the test."""
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -59,3 +60,47 @@ def test_budget_rules():
     assert Measurement("notebook", "a", 200, 100, True).over_budget() == ["200 s > 180 s"]
     assert Measurement("experiment", "b", 900, 5000, True).over_budget() == ["5000 MiB > 4096 MiB"]
     assert Measurement("notebook", "c", 60, 900, True).over_budget() == []
+    assert Measurement("test-command", "d", 1501, 9000, True).over_budget() == ["1501 s > 1500 s"]
+    assert Measurement("test-command", "e", 1400, 9000, True).over_budget() == []
+
+
+def _repository_with_ci(path, script):
+    """A one-commit git repository whose `.ci/run` is ``script``."""
+    import subprocess
+
+    (path / ".ci").mkdir(parents=True)
+    (path / ".ci" / "run").write_text(script)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run(["git", "init", "--quiet", str(path)], check=True)
+    subprocess.run([*git, "-C", str(path), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(path), "commit", "--quiet", "-m", "ci"], check=True)
+    return path
+
+
+def test_test_command_runs_ci_in_a_fresh_clone_of_head(tmp_path, capsys):
+    # The script proves it runs in a clone (not in the repository) and without the caller's virtual environment.
+    repo = _repository_with_ci(tmp_path / "repo", 'echo "pwd=$PWD"; ls; echo "venv=${VIRTUAL_ENV:-none}"\n')
+    (repo / "uncommitted.txt").write_text("not in the clone")
+    output = tmp_path / "bench"
+    assert run_benchmark(tmp_path, output, experiments=False, run_notebooks=False, test_command=repo) == 0
+    (m,) = json.loads((output / "benchmark.json").read_text())["measurements"]
+    assert m["kind"] == "test-command" and m["ok"] and 0 < m["seconds"] < 60
+    log = (output / "test-command.log").read_text()
+    clone = Path(log.split("pwd=")[1].split()[0])
+    assert clone != repo and "tlcourse-fresh-clone-" in str(clone) and not clone.exists()  # cleaned up
+    assert "uncommitted.txt" not in log and "venv=none" in log
+    assert "whole course" not in capsys.readouterr().out
+
+
+def test_a_failing_test_command_fails_the_benchmark(tmp_path):
+    repo = _repository_with_ci(tmp_path / "repo", "echo broken; exit 3\n")
+    output = tmp_path / "bench"
+    assert run_benchmark(tmp_path, output, experiments=False, run_notebooks=False, test_command=repo) == 1
+    (m,) = json.loads((output / "benchmark.json").read_text())["measurements"]
+    assert not m["ok"] and "exited with 3" in m["error"]
+    assert "broken" in (output / "test-command.log").read_text()
+
+
+def test_test_command_needs_a_git_repository(tmp_path):
+    with pytest.raises(ValueError, match="not a git repository"):
+        run_benchmark(tmp_path, tmp_path / "bench", experiments=False, run_notebooks=False, test_command=tmp_path)

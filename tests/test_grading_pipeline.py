@@ -9,11 +9,17 @@ submissions with nbgrader's own API and gradebook:
   solved) loses that exercise's points and no other.
 The student version must contain no solution and no hidden test.
 
+The solution and the untouched student version run whole. The other submissions are *light*: they leave
+out the demonstration cells that no graded cell needs (`needed_cells`), as a student may delete them, so
+that each of them costs seconds instead of a whole chapter's training. A light copy of the solution must
+earn exactly the full solution's marks: the proof that nothing graded needed what the light ones leave out.
+
 This uses the repository's own ``nbgrader_config.py``, with the course root moved to a temporary folder.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 from pathlib import Path
@@ -204,6 +210,55 @@ WRONG_IMPLEMENTATIONS = {
 }
 
 
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """``(defined, free)``: the names a cell binds or changes (assignments, imports, definitions, items and
+    attributes set on a name) and the names it reads without binding them itself (scopes flattened:
+    a function's parameters count as bound). IPython's ``%`` and ``!`` lines are skipped."""
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    bound, changed, read = set(), set(), set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, (ast.Store, ast.Del)) else read).add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            base = node.value
+            while isinstance(base, (ast.Subscript, ast.Attribute)):
+                base = base.value
+            if isinstance(base, ast.Name):  # models["dann"] = ... changes `models`
+                changed.add(base.id)
+    return bound | changed, read - bound
+
+
+def needed_cells(nb: nbformat.NotebookNode) -> set[int]:
+    """The indices of the code cells a grade depends on: every nbgrader cell, and, transitively, every
+    earlier cell that defines or changes a name one of them reads without binding it. A static reading,
+    hence the check that a light solution earns the full solution's marks."""
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    names = {i: _names(nb.cells[i].source) for i in code}
+    needed = {i for i in code if nb.cells[i].metadata.get("nbgrader")}
+    todo = sorted(needed)
+    while todo:
+        cell = todo.pop()
+        for earlier in code:
+            if earlier < cell and earlier not in needed and names[earlier][0] & names[cell][1]:
+                needed.add(earlier)
+                todo.append(earlier)
+    return needed
+
+
+def light(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``nb`` without the code cells that no grade needs (markdown stays: it costs nothing to run)."""
+    keep = needed_cells(nb)
+    nb = nbformat.from_dict(nb)
+    nb.cells = [c for i, c in enumerate(nb.cells) if c.cell_type != "code" or i in keep]
+    return nb
+
+
 def nbgrader_api(root: Path):
     from nbgrader.apps import NbGraderAPI
 
@@ -253,15 +308,17 @@ def graded(request, tmp_path_factory):
                 replaced.add(grade_id)
         return nb, replaced
 
-    submissions = {"solution": nbformat.read(source_nb, as_version=4), "untouched": nbformat.read(released, as_version=4)}
+    solution = nbformat.read(source_nb, as_version=4)
+    submissions = {"solution": solution, "untouched": nbformat.read(released, as_version=4),
+                   "solution-light": light(solution)}
     cheat, replaced = submission(CALLS_REFERENCE)
     if replaced:
-        submissions["calls-reference"] = cheat
+        submissions["calls-reference"] = light(cheat)
     wrong = {}
     for grade_id, body in WRONG_IMPLEMENTATIONS.items():
         nb, hit = submission({grade_id: body})
         if hit:
-            submissions[f"wrong-{grade_id}"] = nb
+            submissions[f"wrong-{grade_id}"] = light(nb)
             wrong[grade_id] = f"wrong-{grade_id}"
     graded_scores = {}
     for student, nb in submissions.items():
@@ -290,6 +347,22 @@ def test_solution_earns_full_marks(graded):
     assert solution, "no graded cells were found in the gradebook"
     lost = {name: s for name, s in solution.items() if s[0] != s[1]}
     assert not lost, f"the source notebook lost points on {lost}"
+
+
+def test_the_light_submissions_leave_out_nothing_a_grade_needs(graded):
+    full, light_ = graded["scores"]["solution"], graded["scores"]["solution-light"]
+    assert light_ == full, (f"without the cells that `needed_cells` leaves out, the solution scores {light_} instead "
+                            f"of {full}: a graded cell needs one of them in a way the static reading misses")
+
+
+def test_needed_cells_follows_names_into_earlier_cells():
+    cells = ["import torch\nSEED = 0", "data = torch.arange(SEED, 4)", "slow_demo = data.sum()\nx = 1",
+             "models = {}", "models['a'] = data * 2", "%matplotlib inline\nunused = 1"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    graded = "def check(x):\n    return x\nassert check(models['a'])[1] == 2"  # its own x: not cell 2's
+    nb.cells.append(nbformat.v4.new_code_cell(graded, metadata={"nbgrader": {"grade": True}}))
+    assert needed_cells(nb) == {0, 1, 3, 4, 6}
+    assert [c.source for c in light(nb).cells] == [cells[0], cells[1], cells[3], cells[4], graded]
 
 
 def test_untouched_student_version_earns_zero(graded):

@@ -79,7 +79,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     from tlcourse.benchmark import run_benchmark
 
     return run_benchmark(Path(args.notebooks), Path(args.output), experiments=not args.no_experiments,
-                         chapters=args.chapters)
+                         chapters=args.chapters, test_command=Path(args.repository) if args.test_command else None,
+                         run_notebooks=not args.no_notebooks)
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -157,7 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks", default="notebooks", help="folder of chapter folders (default: ./notebooks)")
     p.add_argument("--output", default="benchmarks/results", help="where benchmark.json and executed copies go")
     p.add_argument("--chapters", nargs="*", help="chapter folder names (default: all)")
-    p.add_argument("--no-experiments", action="store_true", help="notebooks only")
+    p.add_argument("--no-experiments", action="store_true", help="no reproduce experiments")
+    p.add_argument("--no-notebooks", action="store_true", help="no notebooks")
+    p.add_argument("--test-command", action="store_true",
+                   help="also time the README's test command (.ci/run) in a fresh clone of HEAD, installs included "
+                        "(about 25 minutes; its output goes to OUTPUT/test-command.log)")
+    p.add_argument("--repository", default=".", help="the git repository --test-command clones (default: .)")
     p.set_defaults(func=_benchmark)
     return parser
 
