@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-notebooks", action="store_true", help="no notebooks")
     p.add_argument("--test-command", action="store_true",
                    help="also time the README's test command (.ci/run) in a fresh clone of HEAD, installs included "
-                        "(about 25 minutes; its output goes to OUTPUT/test-command.log)")
+                        "(about 18 minutes; its output goes to OUTPUT/test-command.log)")
     p.add_argument("--repository", default=".", help="the git repository --test-command clones (default: .)")
     p.set_defaults(func=_benchmark)
     return parser
