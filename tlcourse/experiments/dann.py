@@ -124,11 +124,11 @@ class DANNConfig:
       (domain classifier 61%), 50.8% with one batch per domain.
     * ``epochs = 5`` (780 steps): as many as the 5-minute budget of a run allows. DANN's source
       validation accuracy rose from 83% (3 epochs) to 86% (6) and 88% (10); the longer run did not fit.
-      Measured later, with seed 100's target labels, and not used to choose: four times the budget
-      (20 epochs, every row) closes 35% of the gap (source only 39.5%, DANN 53.0%, oracle 78.3%), against
-      31% at 5 epochs. On a digit analog of MNIST -> MNIST-M (font digits -> their photo blend, seeds
-      100-102) DANN closes 29% at 5 epochs and 44% at 20. A longer budget explains part of the distance
-      to the paper's 58%; the rest stays with the garments, whose blend hides more than a digit's strokes.
+      Measured later, with seed 100's target labels, and not used to choose: at four times the budget
+      (20 epochs for source only, DANN and the oracle) DANN closes 35% of the gap (39.5%, 53.0%, 78.3%),
+      against 31% at 5 epochs. On a digit analog of MNIST -> MNIST-M (font digits -> their photo blend,
+      seeds 100-102) it closes 29% at 5 epochs and 44% at 20. So the short budget accounts for part of
+      the distance to the paper's 58%, and the garment task, we think, for the rest.
     * ``lr = 1e-3`` with Adam: 3e-3 lowered DANN's source validation accuracy (85.8% -> 84.6% at 6 epochs,
       though the domain classifier fell from 78% to 70%);
       SGD (lr 0.01, momentum 0.9, the paper's) gave 84.8%; ``lambda_max = 2`` gave 84.0% with the
