@@ -130,8 +130,8 @@ class DANNConfig:
       seeds 100-102) it closes 29% at 5 epochs and 44% at 20. So the short budget accounts for part of
       the distance to the paper's 58%, and the garment task, we think, for the rest. Not the photos:
       blending with seven natural photos instead of scikit-learn's two (five more from scikit-image's
-      sample data, nearer MNIST-M's 500 from BSDS500) made the target harder for every row but left
-      DANN's share of the gap where it was (27% against 26%, seeds 100-102, 5 epochs).
+      sample data, nearer MNIST-M's 500 from BSDS500) lowered source only (by 3.7-7.1 points) and DANN,
+      but left DANN's share of the gap where it was (27% against 26%, seeds 100-102, 5 epochs).
     * ``lr = 1e-3`` with Adam: 3e-3 lowered DANN's source validation accuracy (85.8% -> 84.6% at 6 epochs,
       though the domain classifier fell from 78% to 70%);
       SGD (lr 0.01, momentum 0.9, the paper's) gave 84.8%; ``lambda_max = 2`` gave 84.0% with the
