@@ -76,6 +76,18 @@ def test_format_table_aligns_columns():
     assert "22.5" in text
 
 
+def test_format_table_gives_each_column_one_format():
+    rows = [("scratch", {"acc %": 52.7, "gap %": 0, "parameters": 126_830, "MMD²": 0.0835}),
+            ("lwf", {"acc %": 58.0, "gap %": 13.55, "parameters": 3845, "MMD²": 0.002643}),
+            ("oracle", {"acc %": 100, "gap %": "", "parameters": "-"})]
+    cells = {line.split()[0]: line.split()[1:] for line in format_table(rows).splitlines()[2:]}
+    assert cells["scratch"] == ["52.7", "0.0", "126,830", "0.0835"]
+    assert cells["lwf"] == ["58.0", "13.6", "3,845", "0.0026"]  # not "58" above "13.55"
+    assert cells["oracle"] == ["100.0", "-"]  # blanks stay blank, strings as they are
+    pad = format_table([("a", {"PAD": 1.768}), ("b", {"PAD": -0.224})]).splitlines()[2:]
+    assert [line.split()[1] for line in pad] == ["1.768", "-0.224"]
+
+
 def test_data_list_and_bad_names(capsys):
     assert main(["data", "list"]) == 0
     assert "fashion-mnist" in capsys.readouterr().out

@@ -12,6 +12,7 @@ import json
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 
 
@@ -47,21 +48,35 @@ class ExperimentResult:
         tmp.replace(path)
 
     def format_table(self) -> str:
-        """The chapter's table as aligned text; fractions in [0, 1] print as percentages."""
+        """The chapter's table as aligned text (`format_table`); its rows already hold percentages."""
         return format_table(self.table, title=f"{self.experiment} (seed {self.seed}, {self.seconds:.0f} s)")
 
 
-def _cell(value: float | str) -> str:
-    if isinstance(value, str):
-        return value
-    return f"{value:.4g}"
+def _column_format(values: list[float | str]) -> Callable[[float | str], str]:
+    """One number format for a whole column, so that its digits line up and read alike.
+
+    Integers (parameter counts, sizes) get thousands separators; other numbers a fixed number of
+    decimals chosen by the column's largest magnitude: 1 from 10 up (percentages), 3 from 1 up, else 4.
+    Strings print as they are.
+    """
+    numbers = [v for v in values if not isinstance(v, str)]
+    if numbers and all(isinstance(v, Integral) and not isinstance(v, bool) for v in numbers):
+        return lambda v: v if isinstance(v, str) else f"{v:,}"
+    largest = max((abs(float(v)) for v in numbers), default=0.0)
+    decimals = 1 if largest >= 10 else 3 if largest >= 1 else 4
+    return lambda v: v if isinstance(v, str) else f"{float(v):.{decimals}f}"
 
 
 def format_table(rows: list[tuple[str, dict[str, float | str]]], title: str = "") -> str:
-    """Aligned plain-text table: one line per row name, one column per key of the row dicts."""
+    """Aligned plain-text table: one line per row name, one column per key of the row dicts.
+
+    Each column's numbers share one format (`_column_format`): ``43.0`` above ``13.6``, never ``43``
+    above ``13.55``; a missing cell is left blank.
+    """
     columns = list(dict.fromkeys(k for _, row in rows for k in row))
+    formats = {c: _column_format([row[c] for _, row in rows if c in row]) for c in columns}
     header = ["", *columns]
-    body = [[name, *(_cell(row[c]) if c in row else "" for c in columns)] for name, row in rows]
+    body = [[name, *(formats[c](row[c]) if c in row else "" for c in columns)] for name, row in rows]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = [title] if title else []
     lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
