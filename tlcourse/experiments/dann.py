@@ -127,11 +127,14 @@ class DANNConfig:
       Measured later, with seed 100's target labels, and not used to choose: at four times the budget
       (20 epochs for source only, DANN and the oracle) DANN closes 35% of the gap (39.5%, 53.0%, 78.3%),
       against 31% at 5 epochs. On a digit analog of MNIST -> MNIST-M (font digits -> their photo blend,
-      seeds 100-102) it closes 29% at 5 epochs and 44% at 20. So the short budget accounts for part of
-      the distance to the paper's 58%, and the garment task, we think, for the rest. Not the photos:
-      blending with seven natural photos instead of scikit-learn's two (five more from scikit-image's
-      sample data, nearer MNIST-M's 500 from BSDS500) lowered source only (by 3.7-7.1 points) and DANN,
-      but left DANN's share of the gap where it was (27% against 26%, seeds 100-102, 5 epochs).
+      seeds 100-102) it closes 29% at 5 epochs and 44% at 20. Not the photos: blending with seven
+      natural photos instead of scikit-learn's two (five more from scikit-image's sample data, nearer
+      MNIST-M's 500 from BSDS500) lowered source only (by 3.7-7.1 points) and DANN, but left DANN's
+      share of the gap where it was (27% against 26%, seeds 100-102, 5 epochs). The budget: at the
+      scale of DESIGN.md's prototype (29,000 source and 29,000 target images, seeds 100-102) DANN
+      closes 36% of the gap at 15 epochs (42, 28, 39%; about 15 minutes of one core for the three
+      rows) and 46% at 30 epochs (49, 43, 44%; 43.4%, 61.2%, 82.3% on average; about 29 minutes). So
+      most of the distance to the paper's 58% is the short budget, set by the 5-minute run above.
     * ``lr = 1e-3`` with Adam: 3e-3 lowered DANN's source validation accuracy (85.8% -> 84.6% at 6 epochs,
       though the domain classifier fell from 78% to 70%);
       SGD (lr 0.01, momentum 0.9, the paper's) gave 84.8%; ``lambda_max = 2`` gave 84.0% with the
