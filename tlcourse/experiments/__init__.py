@@ -52,25 +52,34 @@ class ExperimentResult:
         return format_table(self.table, title=f"{self.experiment} (seed {self.seed}, {self.seconds:.0f} s)")
 
 
+def _decimals(value: float, low: int, high: int) -> int:
+    """The fewest decimals in ``[low, high]`` that show ``value`` whole (float32 noise aside)."""
+    for d in range(low, high):
+        if abs(value - round(value, d)) <= 1e-6 * max(1.0, abs(value)):
+            return d
+    return high
+
+
 def _column_format(values: list[float | str]) -> Callable[[float | str], str]:
     """One number format for a whole column, so that its digits line up and read alike.
 
-    Integers (parameter counts, sizes) get thousands separators; other numbers a fixed number of
-    decimals chosen by the column's largest magnitude: 1 from 10 up (percentages), 3 from 1 up, else 4.
-    Strings print as they are.
+    Integers (parameter counts, sizes) get thousands separators. Other numbers get as many decimals as
+    the column's most precise value needs, at least 1 and at most 2 from 10 up (percentages), 3 from
+    1 up, else 4. Strings print as they are.
     """
     numbers = [v for v in values if not isinstance(v, str)]
     if numbers and all(isinstance(v, Integral) and not isinstance(v, bool) for v in numbers):
         return lambda v: v if isinstance(v, str) else f"{v:,}"
     largest = max((abs(float(v)) for v in numbers), default=0.0)
-    decimals = 1 if largest >= 10 else 3 if largest >= 1 else 4
+    high = 2 if largest >= 10 else 3 if largest >= 1 else 4
+    decimals = max((_decimals(float(v), 1, high) for v in numbers), default=1)
     return lambda v: v if isinstance(v, str) else f"{float(v):.{decimals}f}"
 
 
 def format_table(rows: list[tuple[str, dict[str, float | str]]], title: str = "") -> str:
     """Aligned plain-text table: one line per row name, one column per key of the row dicts.
 
-    Each column's numbers share one format (`_column_format`): ``43.0`` above ``13.6``, never ``43``
+    Each column's numbers share one format (`_column_format`): ``43.00`` above ``13.55``, never ``43``
     above ``13.55``; a missing cell is left blank.
     """
     columns = list(dict.fromkeys(k for _, row in rows for k in row))
