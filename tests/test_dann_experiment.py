@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -96,6 +97,35 @@ def test_font_digits_alias_runs_the_same_experiment(tiny_dann):
     a = run_experiment("dann-font-digits", seed=0, progress=False)
     b = run_experiment("dann", seed=0, progress=False, task="font-digits")
     assert a.experiment == b.experiment == "dann-font-digits" and a.results == b.results
+
+
+def test_long_budget_runs_the_papers_table_under_its_own_name(monkeypatch, tmp_path, capsys):
+    """`reproduce dann-long` (here at a tiny size): the paper's three rows, its own expected ranges, and
+    left out of the benchmark, which it would hold up for half an hour."""
+    from tlcourse import experiments
+
+    assert "dann-long" in experiments.experiment_names()
+    assert "dann-long" not in experiments.experiment_names(include_long=False)
+    assert "dann" in experiments.experiment_names(include_long=False)
+    tiny = replace(TINY, methods=exp.LONG_METHODS)
+    monkeypatch.setattr(exp, "long_config", lambda: tiny)
+    path = tmp_path / "long.json"
+    assert main(["reproduce", "dann-long", "--seed", "1", "--json", str(path), "--quiet"]) == 0
+    data = json.loads(path.read_text())
+    assert data["experiment"] == "dann-long" and list(data["results"]) == ["source_only", "dann", "target_only"]
+    assert data["results"] == exp.run_dann(1, config=tiny, progress=False).results  # the same experiment
+    printed = capsys.readouterr().out
+    assert "dann-long (seed 1" in printed and "gap closed %" in printed and "81.49" in printed
+    assert main(["reproduce", "dann-long", "--task", "font-digits"]) == 2  # one task only
+    assert "without --task" in capsys.readouterr().err
+
+
+def test_long_budget_fits_fashion_mnist():
+    config = exp.long_config()
+    assert config.methods == exp.LONG_METHODS and config.epochs > exp.DANNConfig().epochs
+    task = exp.make_photo_blend_task(0, config)
+    assert (len(task.source), len(task.source_val), len(task.target_train)) == (29_000, 1_000, 29_000)
+    assert len(task.target_test) == exp.DANNConfig().n_test
 
 
 def test_instance_standardize_by_hand():

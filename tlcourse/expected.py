@@ -97,6 +97,7 @@ CLAIMED_GAINS: dict[str, dict[str, str]] = {
     "fine-tuning": {"linear_probe": "scratch", "lp_ft": "scratch", "full_fine_tune": "scratch"},
     "dann": {"dann": "source_only", "entropy_min": "source_only", "fixmatch": "dann", "source_augment": "source_only",
              "self_training": "source_augment"},  # the unlabelled target adds to the prior
+    "dann-long": {"dann": "source_only"},
     "dann-font-digits": {"entropy_min": "source_only", "vada": "source_only", "dirt_t": "source_only",
                          "fixmatch": "dann", "self_training": "source_augment"},
     "label-shift": {"em_calibrated": "unadapted", "bbse": "unadapted"},

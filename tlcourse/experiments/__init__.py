@@ -98,16 +98,25 @@ def format_table(rows: list[tuple[str, dict[str, float | str]]], title: str = ""
 _REGISTRY: dict[str, Callable[..., ExperimentResult]] = {}
 
 
-def register(name: str) -> Callable[[Callable[..., ExperimentResult]], Callable[..., ExperimentResult]]:
+#: Experiments that run far longer than a laptop's few minutes (``register(..., long=True)``).
+_LONG: set[str] = set()
+
+
+def register(
+    name: str, *, long: bool = False
+) -> Callable[[Callable[..., ExperimentResult]], Callable[..., ExperimentResult]]:
     """Decorator: make an experiment function reachable as ``python -m tlcourse reproduce NAME``.
 
     The function takes ``seed`` and ``progress`` keyword arguments and returns an `ExperimentResult`.
+    ``long``: it runs for half an hour or more, so ``python -m tlcourse benchmark`` leaves it out.
     """
 
     def add(function: Callable[..., ExperimentResult]) -> Callable[..., ExperimentResult]:
         if name in _REGISTRY and _REGISTRY[name] is not function:
             raise ValueError(f"two experiments are registered as {name!r}")
         _REGISTRY[name] = function
+        if long:
+            _LONG.add(name)
         return function
 
     return add
@@ -120,8 +129,9 @@ def _registry() -> dict[str, Callable[..., ExperimentResult]]:
     return _REGISTRY
 
 
-def experiment_names() -> list[str]:
-    return sorted(_registry())
+def experiment_names(include_long: bool = True) -> list[str]:
+    """The registered experiments; ``include_long=False`` leaves out the long ones (`register`)."""
+    return sorted(name for name in _registry() if include_long or name not in _LONG)
 
 
 def run_experiment(name: str, seed: int = 0, **kwargs) -> ExperimentResult:
