@@ -140,7 +140,7 @@ class DANNConfig:
       Those two points chose the long budget (`long_config`, ``reproduce dann-long``): 60 epochs at
       that scale, 35 times this budget. On the calibration seeds 0-4, never run at that scale before,
       it gave 43.6%, 63.6%, 82.2%: DANN closes 52% of the gap (44 to 58% a seed; 49.5% over seeds
-      0-2 alone), for about 36 minutes of one core a seed.
+      0-2 alone), for 36 minutes to an hour of one core a seed (`run_dann_long`).
     * ``lr = 1e-3`` with Adam: 3e-3 lowered DANN's source validation accuracy (85.8% -> 84.6% at 6 epochs,
       though the domain classifier fell from 78% to 70%);
       SGD (lr 0.01, momentum 0.9, the paper's) gave 84.8%; ``lambda_max = 2`` gave 84.0% with the
@@ -408,8 +408,10 @@ def run_dann_font_digits(seed: int = 0, config: DANNConfig | None = None, progre
 @register("dann-long", long=True)
 def run_dann_long(seed: int = 0, config: DANNConfig | None = None, progress: bool = True) -> ExperimentResult:
     """The paper's table on the photo blend at 35 times the budget (`long_config`), with expected ranges of
-    its own (``[dann-long]``): about 36 minutes of one CPU core a seed (DANN 18, source only and the
-    oracle 9 each), where ``reproduce dann`` takes under 8 for all nine rows."""
+    its own (``[dann-long]``): 36 minutes of one CPU core a seed on the machine that measured it (DANN 18,
+    source only and the oracle 9 each). That machine was a fast one: it ran ``make course`` in 265 s,
+    where the README's runs took 403 to 454 s, and the same rows at 15 and 30 epochs took 1.6 to 1.9
+    times as long per epoch on the slower one. Allow an hour a seed there."""
     result = run_dann(seed, config or long_config(), progress)
     result.experiment = "dann-long"
     return result
