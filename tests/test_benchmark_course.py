@@ -56,6 +56,22 @@ def test_benchmark_measures_time_and_memory(tiny_course, capsys):
     assert "whole course" in capsys.readouterr().out
 
 
+def test_benchmark_runs_every_experiment_but_the_long_ones(tmp_path, monkeypatch, capsys):
+    from tlcourse import benchmark
+    from tlcourse.experiments import experiment_names
+
+    measured = []
+
+    def fake(kind, target, output):
+        measured.append(target)
+        return Measurement(kind, target, 1.0, 100.0, True)
+
+    monkeypatch.setattr(benchmark, "_measure_in_child", fake)
+    assert run_benchmark(tmp_path, tmp_path / "bench", run_notebooks=False) == 0
+    assert "dann" in measured and "dann-long" not in measured
+    assert sorted(measured) == sorted(set(experiment_names()) - {"dann-long"})
+
+
 def test_budget_rules():
     assert Measurement("notebook", "a", 200, 100, True).over_budget() == ["200 s > 180 s"]
     assert Measurement("experiment", "b", 900, 5000, True).over_budget() == ["5000 MiB > 4096 MiB"]
