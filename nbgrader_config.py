@@ -18,11 +18,11 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Exchange.root = str(root / "exchange")
 
 # Cells that kill their kernel or ignore the timeout's interrupt cost their own points, not the rest:
-# tlcourse's Execute restarts the kernel, replays the cells above, and goes on (tlcourse/instructor.py).
+# tlcourse's Execute restarts the kernel, replays the cells above, and goes on (tlcourse/classroom/instructor.py).
 from nbgrader.converters.autograde import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute, OverwriteCells  # noqa: E402
 
-from tlcourse.instructor import ResilientExecute, RobustOverwriteCells  # noqa: E402
+from tlcourse.classroom.instructor import ResilientExecute, RobustOverwriteCells  # noqa: E402
 
 c.Autograde.autograde_preprocessors = [
     ResilientExecute if p is Execute else p for p in Autograde.class_traits()["autograde_preprocessors"].default()

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.root is not None:
         os.environ["TLCOURSE_DATA"] = str(args.root.expanduser().resolve())
-    from tlcourse.data import benchmarks, catalog
+    from tlcourse.library.data import benchmarks, catalog
 
     if args.list:
         for row in catalog.list_datasets():

@@ -8,16 +8,16 @@
 set -euo pipefail
 
 PY="${1:-python}"
-FIND='from tlcourse.data import find_fashion_mnist; find_fashion_mnist()'
+FIND='from tlcourse.library.data import find_fashion_mnist; find_fashion_mnist()'
 # On failure print the library's message (it says what to do), not a traceback.
 FETCH='import sys
-from tlcourse.data import fetch_fashion_mnist
+from tlcourse.library.data import fetch_fashion_mnist
 try:
     fetch_fashion_mnist()
 except Exception as err:
     sys.exit(f"{type(err).__name__}: {err}")'
 
-if ! "$PY" -c 'import tlcourse.data' >/dev/null 2>&1; then
+if ! "$PY" -c 'import tlcourse.library.data' >/dev/null 2>&1; then
     echo "install_offline_data: '$PY' cannot import tlcourse; install the course first (pip install -e .)." >&2
     exit 1
 fi

@@ -16,7 +16,7 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 @pytest.fixture
 def isolated_data_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     """Point every data root ($TLCOURSE_DATA, user cache, system folder) at empty folders under tmp_path."""
-    from tlcourse.data import roots
+    from tlcourse.library.data import roots
 
     paths = {"env": tmp_path / "env-root", "xdg": tmp_path / "xdg-cache", "system": tmp_path / "system"}
     monkeypatch.setenv("TLCOURSE_DATA", str(paths["env"]))

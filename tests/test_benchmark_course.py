@@ -6,8 +6,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tlcourse.benchmark import Measurement, run_benchmark
-from tlcourse.course import chapter_notebooks, results_text, run_course
+from tlcourse.classroom.benchmark import Measurement, run_benchmark
+from tlcourse.classroom.course import chapter_notebooks, results_text, run_course
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_benchmark_measures_time_and_memory(tiny_course, capsys):
 
 
 def test_benchmark_runs_every_experiment_but_the_long_ones(tmp_path, monkeypatch, capsys):
-    from tlcourse import benchmark
+    from tlcourse.classroom import benchmark
     from tlcourse.experiments import experiment_names
 
     measured = []

@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from tlcourse.methods import DIRTT, VADA, EntropyMinimization, entropy_loss, virtual_adversarial_loss
-from tlcourse.methods.boundary import FixMatch, FixMatchDANN, colour_and_shift, confident_consistency_loss
-from tlcourse.models import build_classifier
-from tlcourse.train import seed_everything
+from tlcourse.library.methods import DIRTT, VADA, EntropyMinimization, entropy_loss, virtual_adversarial_loss
+from tlcourse.library.methods.boundary import FixMatch, FixMatchDANN, colour_and_shift, confident_consistency_loss
+from tlcourse.library.models import build_classifier
+from tlcourse.library.train import seed_everything
 
 
 def test_entropy_by_hand():

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tlcourse.__main__ import main
-from tlcourse.expected import check_result, expected_range, expected_ranges, load_expected
+from tlcourse.experiments.expected import check_result, expected_range, expected_ranges, load_expected
 from tlcourse.experiments import ExperimentResult, experiment_names, format_table, run_experiment
 from tlcourse.experiments import domain_shift as ds
 
@@ -107,7 +107,7 @@ def test_domain_shift_lands_in_its_expected_ranges():
 
 
 def test_grading_ranges_apply_only_while_autograding(monkeypatch):
-    from tlcourse import expected
+    from tlcourse.experiments import expected
 
     data = {"exp": {"ranges": {"acc": [0.8, 0.9]}, "grading_ranges": {"acc": [0.5, 0.7]}}}
     monkeypatch.setattr(expected, "load_expected", lambda: data)
@@ -136,9 +136,9 @@ def test_results_page_shows_every_calibrated_result(capsys):
 def test_results_page_in_the_repository_is_up_to_date():
     from pathlib import Path
 
-    from tlcourse.expected import results_markdown
+    from tlcourse.experiments.expected import results_markdown
 
     page = Path(__file__).resolve().parents[1] / "RESULTS.md"
     assert page.read_text() == results_markdown() + "\n", (
-        "RESULTS.md is out of date with tlcourse/expected.toml: run "
+        "RESULTS.md is out of date with tlcourse/experiments/expected.toml: run "
         "`python -m tlcourse expected --markdown > RESULTS.md`")

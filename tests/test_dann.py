@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from tlcourse.methods import DANN, DomainDiscriminator, GradientReversal, annealed_lr, dann_lambda, gradient_reversal
-from tlcourse.methods.dann import GradientReversalFunction, domain_labels
-from tlcourse.models import build_classifier
-from tlcourse.train import seed_everything
+from tlcourse.library.methods import DANN, DomainDiscriminator, GradientReversal, annealed_lr, dann_lambda, gradient_reversal
+from tlcourse.library.methods.dann import GradientReversalFunction, domain_labels
+from tlcourse.library.models import build_classifier
+from tlcourse.library.train import seed_everything
 
 
 def test_reversal_is_the_identity_forward():

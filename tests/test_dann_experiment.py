@@ -129,7 +129,7 @@ def test_long_budget_fits_fashion_mnist():
 
 
 def test_instance_standardize_by_hand():
-    from tlcourse.models import InstanceStandardize, build_classifier
+    from tlcourse.library.models import InstanceStandardize, build_classifier
 
     x = torch.tensor([[[[0.0, 2.0], [4.0, 6.0]], [[1.0, 1.0], [1.0, 1.0]]]])  # (1, 2, 2, 2)
     out = InstanceStandardize()(x)

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from test_data_download import FileServer, dead_url, tar_gz
-from tlcourse.data import (
+from tlcourse.library.data import (
     BENCHMARKS,
     ChecksumError,
     DataNotFoundError,
@@ -42,10 +42,10 @@ from tlcourse.data import (
     load_svhn,
     load_usps,
 )
-from tlcourse.data import benchmarks as bm
-from tlcourse.data import catalog
-from tlcourse.data.download import UNVERIFIED_SUMS_FILE, Remote, Source
-from tlcourse.data.object_benchmarks import OFFICE31_CLASSES, PACS_CLASSES
+from tlcourse.library.data import benchmarks as bm
+from tlcourse.library.data import catalog
+from tlcourse.library.data.download import UNVERIFIED_SUMS_FILE, Remote, Source
+from tlcourse.library.data.object_benchmarks import OFFICE31_CLASSES, PACS_CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""The shared download machinery (tlcourse.data.download) against a local HTTP server: no internet.
+"""The shared download machinery (tlcourse.library.data.download) against a local HTTP server: no internet.
 
 Each failure mode the full benchmarks can meet is played here on tiny files: a good fetch, a corrupted or
 truncated file, a connection cut mid-body (and the clean restart after it), a dead first host, no network
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tlcourse.data import ChecksumError, DataNotFoundError, UnverifiedDataError, sha256_file
-from tlcourse.data import download as dl
+from tlcourse.library.data import ChecksumError, DataNotFoundError, UnverifiedDataError, sha256_file
+from tlcourse.library.data import download as dl
 
 FETCH = "python -m tlcourse data fetch demo"
 HINT = "Offline: copy the files into $TLCOURSE_DATA/demo/."

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tlcourse.data import (
+from tlcourse.library.data import (
     check_fashion_mnist,
     digit_fonts,
     load_fashion_mnist,
@@ -110,7 +110,7 @@ def test_font_digits_shapes_balance_and_determinism():
 
 
 def test_font_digits_use_only_fonts_that_draw_digits():
-    from tlcourse.data.fonts import _glyph_bank_entries
+    from tlcourse.library.data.fonts import _glyph_bank_entries
 
     names = {p.name for p in digit_fonts()}
     assert len(names) >= 15

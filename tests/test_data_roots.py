@@ -16,7 +16,7 @@ import numpy as np
 import pooch
 import pytest
 
-from tlcourse.data import (
+from tlcourse.library.data import (
     ChecksumError,
     DataNotFoundError,
     check_fashion_mnist,
@@ -27,7 +27,7 @@ from tlcourse.data import (
     load_fashion_mnist,
     sha256_file,
 )
-from tlcourse.data import fashion_mnist as fm
+from tlcourse.library.data import fashion_mnist as fm
 
 FETCH = "python -m tlcourse data fetch fashion-mnist"
 
@@ -213,7 +213,7 @@ def test_pooch_is_what_downloads(served, tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------- catalog
 def test_catalog_reports_missing_data_and_unknown_names(isolated_data_roots):
-    from tlcourse.data import catalog
+    from tlcourse.library.data import catalog
 
     rows = {row["name"]: row for row in catalog.list_datasets()}
     assert {"fashion-mnist", "uci-digits", "font-digits", "photos"} <= set(rows)  # then the benchmarks

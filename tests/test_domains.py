@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tlcourse.data import (
+from tlcourse.library.data import (
     DOMAIN_SHIFTS,
     Domain,
     add_noise,
@@ -15,7 +15,7 @@ from tlcourse.data import (
     photo_blend,
     rotate,
 )
-from tlcourse.data.domains import sample_photos
+from tlcourse.library.data.domains import sample_photos
 
 CLASSES = tuple("abc")
 RANDOM_SHIFTS = {"photo_blend": {}, "colour": {}, "noise": {}, "rotate": {"jitter": 10.0}}

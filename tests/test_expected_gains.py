@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tlcourse import expected
+from tlcourse.experiments import expected
 
 
 def runs(gains, base=0.40):

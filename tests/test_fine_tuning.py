@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from tlcourse.data import Domain
-from tlcourse.methods.fine_tuning import (
+from tlcourse.library.data import Domain
+from tlcourse.library.methods.fine_tuning import (
     count_trainable,
     distillation_loss,
     feature_blocks,
@@ -23,8 +23,8 @@ from tlcourse.methods.fine_tuning import (
     trainable_parameters,
     unfreeze,
 )
-from tlcourse.models import FeatureClassifier, build_classifier
-from tlcourse.train import evaluate, fit, seed_everything
+from tlcourse.library.models import FeatureClassifier, build_classifier
+from tlcourse.library.train import evaluate, fit, seed_everything
 
 
 def toy_domain(n=128, seed=0, num_classes=3, channels=3) -> Domain:

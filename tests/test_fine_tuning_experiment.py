@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from tlcourse.__main__ import main
-from tlcourse.data import Domain
+from tlcourse.library.data import Domain
 from tlcourse.experiments import fine_tuning as exp
-from tlcourse.models import RESNET18_WEIGHTS_FILE
-from tlcourse.train import evaluate
+from tlcourse.library.models import RESNET18_WEIGHTS_FILE
+from tlcourse.library.train import evaluate
 
 TINY = exp.FineTuningConfig(n_source=300, source_epochs=1, n_target_pool=200, n_test=100, labels_per_class=2,
                             val_per_class=2, budgets=(1, 2), steps=4, student_widths=(2,), distill_epochs=1,

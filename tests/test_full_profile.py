@@ -10,7 +10,7 @@ import pytest
 
 from test_data_benchmarks import serve  # noqa: F401  (a fixture)
 from tlcourse.__main__ import main
-from tlcourse.data import fetch_benchmark
+from tlcourse.library.data import fetch_benchmark
 from tlcourse.experiments import run_experiment
 from tlcourse.experiments import dann as exp
 from tlcourse.experiments import fine_tuning
@@ -34,7 +34,7 @@ def test_full_config_is_the_offline_network_at_the_paper_sizes():
 
 
 def test_every_full_task_names_fetchable_benchmarks_and_a_paper_row():
-    from tlcourse.data import BENCHMARKS
+    from tlcourse.library.data import BENCHMARKS
 
     for name, pair in exp.FULL_TASKS.items():
         assert pair.source in BENCHMARKS and pair.target in BENCHMARKS, name
@@ -92,7 +92,7 @@ def test_fine_tuning_full_profile_is_resnet18_from_the_cached_weights(monkeypatc
 
 
 def test_notebook_switch_turns_the_offline_range_checks_off(monkeypatch, capsys):
-    from tlcourse.expected import check_result, profile
+    from tlcourse.experiments.expected import check_result, profile
 
     assert profile() == "offline"
     with pytest.raises(AssertionError, match="outside its expected range"):

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from tlcourse.data import Domain
-from tlcourse.data.dg import colour_by_label, rotated_family, spurious_colour_family, style_family
-from tlcourse.methods.generalization import (
+from tlcourse.library.data import Domain
+from tlcourse.library.data.dg import colour_by_label, rotated_family, spurious_colour_family, style_family
+from tlcourse.library.methods.generalization import (
     CORAL,
     ERM,
     IRM,
@@ -21,8 +21,8 @@ from tlcourse.methods.generalization import (
     randomize_domain,
     split_domains,
 )
-from tlcourse.models import build_classifier
-from tlcourse.train import seed_everything
+from tlcourse.library.models import build_classifier
+from tlcourse.library.train import seed_everything
 
 
 def fake_base(n: int = 120, seed: int = 0) -> Domain:

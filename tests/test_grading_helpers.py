@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from tlcourse import metrics
-from tlcourse.grading import assert_close, assert_matches_reference, reference_blocked
+from tlcourse.library import metrics
+from tlcourse.classroom.grading import assert_close, assert_matches_reference, reference_blocked
 
 
 def test_reference_blocked_blocks_every_alias_and_restores():
-    from tlcourse.metrics import mmd2_unbiased as alias
+    from tlcourse.library.metrics import mmd2_unbiased as alias
 
     x, y = torch.randn(4, 2), torch.randn(5, 2)
     before = metrics.mmd2_unbiased(x, y, 1.0)

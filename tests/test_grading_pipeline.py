@@ -47,46 +47,46 @@ def graded_notebooks() -> list[Path]:
 CALLS_REFERENCE = {
     # Chapter 4, label shift.
     "estimate_label_shift_bbse": (
-        "    from tlcourse.methods.label_shift import estimate_label_shift_bbse as reference\n"
+        "    from tlcourse.library.methods.label_shift import estimate_label_shift_bbse as reference\n"
         "    return reference(source_probs, source_labels, target_probs)\n"
     ),
-    "em_update": "    from tlcourse.methods import label_shift as reference\n    return reference.em_update(probs, source_prior, target_prior)\n",
-    "h_score": "    from tlcourse.metrics import h_score as reference\n    return reference(predictions, labels, unknown)\n",
-    "mmd2_unbiased": "    from tlcourse.metrics import mmd2_unbiased as reference\n    return reference(x, y, bandwidth)\n",
-    "proxy_a_distance": "    from tlcourse import metrics as reference\n    return reference.proxy_a_distance(source, target, seed)\n",
+    "em_update": "    from tlcourse.library.methods import label_shift as reference\n    return reference.em_update(probs, source_prior, target_prior)\n",
+    "h_score": "    from tlcourse.library.metrics import h_score as reference\n    return reference(predictions, labels, unknown)\n",
+    "mmd2_unbiased": "    from tlcourse.library.metrics import mmd2_unbiased as reference\n    return reference(x, y, bandwidth)\n",
+    "proxy_a_distance": "    from tlcourse.library import metrics as reference\n    return reference.proxy_a_distance(source, target, seed)\n",
     # Chapter 2, fine-tuning.
-    "freeze_blocks": "    from tlcourse.methods.fine_tuning import freeze_blocks as helper\n    return helper(model, k)\n",
+    "freeze_blocks": "    from tlcourse.library.methods.fine_tuning import freeze_blocks as helper\n    return helper(model, k)\n",
     "l2_sp_penalty": (
-        "    from tlcourse.methods import fine_tuning as helper\n"
+        "    from tlcourse.library.methods import fine_tuning as helper\n"
         "    return helper.l2_sp_penalty(model, reference_params, alpha, beta)\n"
     ),
     "distillation_loss": (
-        "    import tlcourse.methods.fine_tuning\n"
-        "    return tlcourse.methods.fine_tuning.distillation_loss(student_logits, teacher_logits, temperature)\n"
+        "    import tlcourse.library.methods.fine_tuning\n"
+        "    return tlcourse.library.methods.fine_tuning.distillation_loss(student_logits, teacher_logits, temperature)\n"
     ),
     # Chapter 3, DANN. The reversal's region is a class body: the reference's static methods, reused.
     "gradient_reversal": (
-        "    from tlcourse.methods.dann import GradientReversalFunction as _Reference\n"
+        "    from tlcourse.library.methods.dann import GradientReversalFunction as _Reference\n"
         "    forward = staticmethod(_Reference.forward)\n"
         "    backward = staticmethod(_Reference.backward)\n"
     ),
     "dann_step": (
-        "    from tlcourse.methods.dann import DANN\n"
+        "    from tlcourse.library.methods.dann import DANN\n"
         "    reference = DANN(model)\n"
         "    reference.discriminator, reference.optimizer, reference.grl.lambda_ = discriminator, optimizer, lambda_\n"
         "    class_loss, domain_loss, stats, _ = reference.adversarial_losses(source_x, source_y, target_x)\n"
         "    reference.step(class_loss + domain_loss)\n"
         "    return {\"class_loss\": class_loss.item(), \"domain_loss\": domain_loss.item(), **stats}\n"
     ),
-    "entropy_loss": "    from tlcourse.methods.boundary import entropy_loss as reference\n    return reference(logits)\n",
+    "entropy_loss": "    from tlcourse.library.methods.boundary import entropy_loss as reference\n    return reference(logits)\n",
     # Chapter 5, domain generalization.
     "leave_one_domain_out": (
-        "    from tlcourse.methods.generalization import leave_one_domain_out as reference\n"
+        "    from tlcourse.library.methods.generalization import leave_one_domain_out as reference\n"
         "    return reference(domains, train_and_test)\n"
     ),
-    "coral_loss": "    from tlcourse.methods import generalization as reference\n    return reference.coral_loss(source, target)\n",
+    "coral_loss": "    from tlcourse.library.methods import generalization as reference\n    return reference.coral_loss(source, target)\n",
     "random_colour_domain": (
-        "    from tlcourse.methods.generalization import random_colour_domain as reference\n"
+        "    from tlcourse.library.methods.generalization import random_colour_domain as reference\n"
         "    return reference(x, generator)\n"
     ),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tlcourse.methods.label_shift import (
+from tlcourse.library.methods.label_shift import (
     Calibration,
     confusion_matrix,
     em_prior_adjustment,

@@ -1,11 +1,11 @@
-"""Known answers, error messages and statistical properties of tlcourse.metrics."""
+"""Known answers, error messages and statistical properties of tlcourse.library.metrics."""
 
 import math
 
 import pytest
 import torch
 
-from tlcourse.metrics import (
+from tlcourse.library.metrics import (
     accuracy,
     gaussian_kernel,
     median_bandwidth,

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from tlcourse.data import Domain
-from tlcourse.models import ARCHITECTURES, FeatureClassifier, build_classifier
-from tlcourse.train import (
+from tlcourse.library.data import Domain
+from tlcourse.library.models import ARCHITECTURES, FeatureClassifier, build_classifier
+from tlcourse.library.train import (
     History,
     choose_device,
     evaluate,
@@ -105,7 +105,7 @@ def test_device_choice_respects_the_environment(monkeypatch):
 
 
 def test_fit_method_feeds_unlabelled_target_batches_and_progress():
-    from tlcourse.methods import SourceOnly
+    from tlcourse.library.methods import SourceOnly
 
     class Recorder(SourceOnly):
         def update(self, source_x, source_y, target_x, progress):
@@ -124,7 +124,7 @@ def test_fit_method_feeds_unlabelled_target_batches_and_progress():
 
 
 def test_fit_method_rejects_an_empty_target():
-    from tlcourse.methods import SourceOnly
+    from tlcourse.library.methods import SourceOnly
 
     with pytest.raises(ValueError, match="target"):
         fit_method(SourceOnly(build_classifier("lenet", num_classes=3)), toy_domain(32), torch.empty(0, 3, 28, 28),

@@ -31,7 +31,7 @@ def ends_in_a_shown_value(source: str) -> bool:
     if not body or not isinstance(body[-1], ast.Expr):
         return False
     value = body[-1].value
-    # print and the assert_* helpers of tlcourse.grading return None: nothing is shown.
+    # print and the assert_* helpers of tlcourse.classroom.grading return None: nothing is shown.
     return not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
                 and (value.func.id == "print" or value.func.id.startswith("assert")))
 

@@ -1,4 +1,4 @@
-"""tlcourse.plots: each function returns a Figure with the expected artists, titles and labels."""
+"""tlcourse.library.plots: each function returns a Figure with the expected artists, titles and labels."""
 
 import matplotlib
 
@@ -11,8 +11,8 @@ import torch  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from tlcourse import plots  # noqa: E402
-from tlcourse.data.domain import Domain  # noqa: E402
+from tlcourse.library import plots  # noqa: E402
+from tlcourse.library.data.domain import Domain  # noqa: E402
 
 CLASSES = ("zero", "one", "two")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tlcourse.data import Domain, dirichlet_prior, knock_out_prior, one_class_prior, resample_to_prior
+from tlcourse.library.data import Domain, dirichlet_prior, knock_out_prior, one_class_prior, resample_to_prior
 
 
 def labelled_domain(per_class: list[int]) -> Domain:

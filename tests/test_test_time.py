@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from tlcourse.methods.test_time import Tent, batch_norm_layers, bn_adapted, entropy, predict_stream, tent_parameters
-from tlcourse.models import build_classifier
+from tlcourse.library.methods.test_time import Tent, batch_norm_layers, bn_adapted, entropy, predict_stream, tent_parameters
+from tlcourse.library.models import build_classifier
 
 
 def small_model() -> torch.nn.Module:

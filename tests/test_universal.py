@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from tlcourse.data.class_sets import CLASS_SET_SPLITS, class_set_domain
-from tlcourse.data.domain import Domain
-from tlcourse.methods.universal import PADA, OVANet, open_entropy, ova_loss, predict_with_unknown
-from tlcourse.metrics import h_score
-from tlcourse.models import build_classifier
+from tlcourse.library.data.class_sets import CLASS_SET_SPLITS, class_set_domain
+from tlcourse.library.data.domain import Domain
+from tlcourse.library.methods.universal import PADA, OVANet, open_entropy, ova_loss, predict_with_unknown
+from tlcourse.library.metrics import h_score
+from tlcourse.library.models import build_classifier
 
 
 def toy_domain() -> Domain:

@@ -28,7 +28,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _expected(args: argparse.Namespace) -> int:
-    from tlcourse.expected import calibration_toml, expected_ranges, load_expected, results_markdown
+    from tlcourse.experiments.expected import calibration_toml, expected_ranges, load_expected, results_markdown
 
     if args.calibrate:
         runs = [json.loads(Path(p).read_text()) for p in args.calibrate]
@@ -53,7 +53,7 @@ def _expected(args: argparse.Namespace) -> int:
 
 
 def _data(args: argparse.Namespace) -> int:
-    from tlcourse.data import catalog
+    from tlcourse.library.data import catalog
 
     if args.action == "list":
         for row in catalog.list_datasets():
@@ -70,13 +70,13 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _course(args: argparse.Namespace) -> int:
-    from tlcourse.course import run_course
+    from tlcourse.classroom.course import run_course
 
     return run_course(Path(args.notebooks), Path(args.output), chapters=args.chapters, timeout=args.timeout)
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from tlcourse.benchmark import run_benchmark
+    from tlcourse.classroom.benchmark import run_benchmark
 
     return run_benchmark(Path(args.notebooks), Path(args.output), experiments=not args.no_experiments,
                          chapters=args.chapters, test_command=Path(args.repository) if args.test_command else None,
@@ -84,7 +84,7 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from tlcourse import instructor
+    from tlcourse.classroom import instructor
 
     if args.action == "autograde":
         instructor.limit_memory(args.memory_mib or instructor.DEFAULT_MEMORY_MIB)
@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chapters", nargs="*", help="chapter folder names (default: all)")
     p.add_argument("--students", nargs="*", help="autograde only these students (default: all submitted)")
     p.add_argument("--root", type=Path, help="course root (default: this repository)")
-    # Defaults live in tlcourse.instructor (not imported here: nbgrader is slow to import).
+    # Defaults live in tlcourse.classroom.instructor (not imported here: nbgrader is slow to import).
     p.add_argument("--cell-timeout", type=int, help="seconds one cell of student code may run (default 600)")
     p.add_argument("--memory-mib", type=int, help="memory one kernel may use, in MiB (default 4096)")
     p.set_defaults(func=_grade)

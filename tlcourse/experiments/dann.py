@@ -12,7 +12,7 @@ labels: the ceiling, not a method), then the boundary methods ``entropy_min`` (D
 ``vada`` (DANN + target entropy + VAT), ``dirt_t`` (VADA refined on the target with a teacher) and
 ``fixmatch`` (DANN + FixMatch consistency: confident target predictions label recoloured copies), and
 a control that adapts nothing: ``source_augment``, source only trained on recoloured source images
-(the same augmentation, `tlcourse.methods.boundary.colour_and_shift`), which shows what that prior
+(the same augmentation, `tlcourse.library.methods.boundary.colour_and_shift`), which shows what that prior
 about the shift is worth without any target image; and ``self_training``, which starts from that
 control's model and self-trains on the target with FixMatch consistency (`FixMatch`), as DIRT-T
 refines VADA: what the unlabelled target adds to the prior.
@@ -34,13 +34,13 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
-from tlcourse.data import Domain, load_fashion_mnist, load_uci_digits, make_target, render_font_digits
+from tlcourse.library.data import Domain, load_fashion_mnist, load_uci_digits, make_target, render_font_digits
 from tlcourse.experiments import ExperimentResult, register
-from tlcourse.methods.base import Method, SourceOnly
-from tlcourse.methods.boundary import DIRTT, VADA, EntropyMinimization, FixMatch, FixMatchDANN, colour_and_shift
-from tlcourse.methods.dann import DANN
-from tlcourse.models import FeatureClassifier, build_classifier
-from tlcourse.train import History, evaluate, fit, fit_method, seed_everything
+from tlcourse.library.methods.base import Method, SourceOnly
+from tlcourse.library.methods.boundary import DIRTT, VADA, EntropyMinimization, FixMatch, FixMatchDANN, colour_and_shift
+from tlcourse.library.methods.dann import DANN
+from tlcourse.library.models import FeatureClassifier, build_classifier
+from tlcourse.library.train import History, evaluate, fit, fit_method, seed_everything
 
 TASKS = ("photo-blend", "font-digits")
 #: ``--profile offline`` (the default: the embedded data above) or ``full`` (the real benchmarks, `FULL_TASKS`).
@@ -68,7 +68,7 @@ PAPER_USPS_MNIST = {"source_only": 57.1, "dann": 73.0}
 
 @dataclass(frozen=True)
 class BenchmarkPair:
-    """A ``--profile full`` task: two real benchmarks (`tlcourse.data.BENCHMARKS` names) and the paper's row."""
+    """A ``--profile full`` task: two real benchmarks (`tlcourse.library.data.BENCHMARKS` names) and the paper's row."""
 
     source: str
     target: str
@@ -117,7 +117,7 @@ class DANNConfig:
       from 76% to 83% (source only: 84% -> 87%): the grey source and the colour target then no longer
       differ in mere brightness and contrast per channel.
     * ``arch = "lenet_bn"``: the paper's LeNet with batch norm after each hidden layer, and each domain
-      sent through it in its own batch (`tlcourse.methods.dann.DANN.adversarial_losses`), so that
+      sent through it in its own batch (`tlcourse.library.methods.dann.DANN.adversarial_losses`), so that
       batch norm standardises every domain with its own statistics while training, as Shu et al.'s
       VADA networks do. At 5 epochs on seed 100, DANN's domain classifier ended at 56% (chance: 50%)
       against 79% for the plain LeNet, at an equal source validation accuracy (86.7% against 85.8%).
@@ -239,7 +239,7 @@ def make_font_digits_task(seed: int, config: DANNConfig = DANNConfig()) -> DANNT
 def full_config(task: str = "mnist-mnistm", **overrides) -> DANNConfig:
     """The ``--profile full`` budget for one of `FULL_TASKS`: every image the benchmark has (the ``n_*``
     are upper limits), 20 epochs, the paper's domain classifier for the task. Everything else is the
-    offline profile's (`DANNConfig`). It trains on the GPU when there is one (`tlcourse.train.choose_device`).
+    offline profile's (`DANNConfig`). It trains on the GPU when there is one (`tlcourse.library.train.choose_device`).
     """
     if task not in FULL_TASKS:
         raise ValueError(f"Unknown full-profile task {task!r}; choose one of {', '.join(FULL_TASKS)}.")
@@ -268,7 +268,7 @@ def long_config(**overrides) -> DANNConfig:
 def make_benchmark_task(seed: int, config: DANNConfig) -> DANNTask:
     """A `FULL_TASKS` pair from the real benchmarks: source train minus ``n_val`` validation images, the
     target's train split (its labels only for the oracle) and its test split; ``n_*`` cap each part."""
-    from tlcourse.data import load_benchmark
+    from tlcourse.library.data import load_benchmark
 
     pair = FULL_TASKS[config.task]
     train = load_benchmark(pair.source, "train")

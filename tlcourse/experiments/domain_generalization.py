@@ -2,7 +2,7 @@
 
 Three experiments, all on Fashion-MNIST:
 
-1. **Many sources, leave one domain out.** Two families of domains (`tlcourse.data.dg`): a style family
+1. **Many sources, leave one domain out.** Two families of domains (`tlcourse.library.data.dg`): a style family
    (plain, photo blend, colour, invert, noise; from the training split) and a rotated family (0 to 75
    degrees; from the test split, so that no image is in both families). Each domain is held out in turn;
    ERM, K-way domain-adversarial training, CORAL and inter-domain Mixup train on the others. The epoch is
@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from tlcourse.data import Domain, load_fashion_mnist
-from tlcourse.data.dg import STYLES, rotated_family, spurious_colour_family, style_family
+from tlcourse.library.data import Domain, load_fashion_mnist
+from tlcourse.library.data.dg import STYLES, rotated_family, spurious_colour_family, style_family
 from tlcourse.experiments import ExperimentResult, register
-from tlcourse.methods.generalization import (
+from tlcourse.library.methods.generalization import (
     CORAL,
     ERM,
     IRM,
@@ -44,8 +44,8 @@ from tlcourse.methods.generalization import (
     randomize_domain,
     split_domains,
 )
-from tlcourse.models import FeatureClassifier, build_classifier, mlp_classifier
-from tlcourse.train import evaluate, seed_everything
+from tlcourse.library.models import FeatureClassifier, build_classifier, mlp_classifier
+from tlcourse.library.train import evaluate, seed_everything
 
 MULTI_SOURCE_METHODS = ("erm", "dann", "coral", "mixup")
 #: What the notebook runs live: the style family only, ERM and CORAL, and all of the rest.

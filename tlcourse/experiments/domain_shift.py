@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from tlcourse.data import Domain, load_fashion_mnist, make_target, one_class_prior, resample_to_prior
+from tlcourse.library.data import Domain, load_fashion_mnist, make_target, one_class_prior, resample_to_prior
 from tlcourse.experiments import ExperimentResult, register
-from tlcourse.metrics import median_bandwidth, mmd2_unbiased, proxy_a_distance
-from tlcourse.models import FeatureClassifier, build_classifier
-from tlcourse.train import evaluate, extract_features, fit, seed_everything
+from tlcourse.library.metrics import median_bandwidth, mmd2_unbiased, proxy_a_distance
+from tlcourse.library.models import FeatureClassifier, build_classifier
+from tlcourse.library.train import evaluate, extract_features, fit, seed_everything
 
 #: The covariate shifts of the chapter, in the order the table shows them.
 COVARIATE_SHIFTS = ("photo_blend", "rotate", "colour", "invert", "noise")

@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from tlcourse.data import Domain, load_fashion_mnist, load_uci_digits, photo_blend
+from tlcourse.library.data import Domain, load_fashion_mnist, load_uci_digits, photo_blend
 from tlcourse.experiments import ExperimentResult, register
-from tlcourse.methods.fine_tuning import (
+from tlcourse.library.methods.fine_tuning import (
     distillation_loss,
     feature_blocks,
     freeze_blocks,
@@ -36,8 +36,8 @@ from tlcourse.methods.fine_tuning import (
     pretrained_parameters,
     trainable_parameters,
 )
-from tlcourse.models import FeatureClassifier, build_classifier, linear_head, resnet_classifier
-from tlcourse.train import History, evaluate, fit, predict, seed_everything
+from tlcourse.library.models import FeatureClassifier, build_classifier, linear_head, resnet_classifier
+from tlcourse.library.train import History, evaluate, fit, predict, seed_everything
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # Sandal, Shirt, Sneaker, Bag, Ankle boot
@@ -94,7 +94,7 @@ class FineTuningConfig:
         return epochs, max(3, epochs // 3)
 
 
-#: The budget notebooks use while nbgrader autogrades (`tlcourse.expected.autograding`): a fifth of the
+#: The budget notebooks use while nbgrader autogrades (`tlcourse.experiments.expected.autograding`): a fifth of the
 #: source, half the fine-tuning steps, no learning curve, no UCI pair, one student. Its ranges are
 #: ``[fine-tuning.grading_ranges]``.
 GRADING_CONFIG = FineTuningConfig(n_source=6_000, n_target_pool=3_000, n_test=1_000, budgets=(10,), steps=100,
@@ -195,7 +195,7 @@ def shuffled_source(source: Domain, config: FineTuningConfig, seed: int) -> Doma
 def build_network(config: FineTuningConfig, num_classes: int, in_channels: int, *,
                   pretrained: bool = False) -> FeatureClassifier:
     """A fresh network of ``config.arch``; with ``pretrained`` and ``config.weights="cached"``, ResNet-18's
-    ImageNet weights from the local torch hub cache (`tlcourse.models.resnet_classifier`: nothing downloads,
+    ImageNet weights from the local torch hub cache (`tlcourse.library.models.resnet_classifier`: nothing downloads,
     a missing file is a clear FileNotFoundError). Scratch baselines always start from random weights.
     """
     if config.arch == "resnet18":

@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
-from tlcourse.data import Domain, dirichlet_prior, load_fashion_mnist, one_class_prior, resample_to_prior
+from tlcourse.library.data import Domain, dirichlet_prior, load_fashion_mnist, one_class_prior, resample_to_prior
 from tlcourse.experiments import ExperimentResult, register
-from tlcourse.methods.label_shift import (
+from tlcourse.library.methods.label_shift import (
     em_prior_adjustment,
     estimate_label_shift_bbse,
     fit_bcts,
@@ -31,8 +31,8 @@ from tlcourse.methods.label_shift import (
     true_weights,
     weight_squared_error,
 )
-from tlcourse.models import build_classifier
-from tlcourse.train import extract_features, fit, predict, seed_everything
+from tlcourse.library.models import build_classifier
+from tlcourse.library.train import extract_features, fit, predict, seed_everything
 
 #: The estimators of the chapter, in table order.
 ESTIMATORS = ("bbse", "bbse_soft", "em", "em_ts", "em_calibrated")

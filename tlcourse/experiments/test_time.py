@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
-from tlcourse.data import load_fashion_mnist, make_target
+from tlcourse.library.data import load_fashion_mnist, make_target
 from tlcourse.experiments import ExperimentResult, register
-from tlcourse.methods.test_time import Tent, bn_adapted, predict_stream
-from tlcourse.models import build_classifier
-from tlcourse.train import fit, seed_everything
+from tlcourse.library.methods.test_time import Tent, bn_adapted, predict_stream
+from tlcourse.library.models import build_classifier
+from tlcourse.library.train import fit, seed_everything
 
 #: The chapter-1 covariate shifts.
 SHIFTS = ("photo_blend", "rotate", "colour", "invert", "noise")

@@ -1,12 +1,12 @@
 """Transfer methods, one module per family. Every method keeps to one contract (`Method`):
 
 ``update(source_x, source_y, target_x, progress) -> dict of losses`` takes one training step, and
-``predict(x) -> logits`` classifies. `tlcourse.train.fit_method` runs any of them.
+``predict(x) -> logits`` classifies. `tlcourse.library.train.fit_method` runs any of them.
 """
 
-from tlcourse.methods.base import Method, SourceOnly
-from tlcourse.methods.boundary import DIRTT, VADA, EntropyMinimization, entropy_loss, virtual_adversarial_loss
-from tlcourse.methods.dann import DANN, DomainDiscriminator, GradientReversal, annealed_lr, dann_lambda, gradient_reversal
+from tlcourse.library.methods.base import Method, SourceOnly
+from tlcourse.library.methods.boundary import DIRTT, VADA, EntropyMinimization, entropy_loss, virtual_adversarial_loss
+from tlcourse.library.methods.dann import DANN, DomainDiscriminator, GradientReversal, annealed_lr, dann_lambda, gradient_reversal
 
 __all__ = ["Method", "SourceOnly"]
 __all__ += ["DANN", "DomainDiscriminator", "GradientReversal", "annealed_lr", "dann_lambda", "gradient_reversal"]

@@ -1,7 +1,7 @@
 """Fine-tuning: reuse a network trained on a source task for a target task with few labels.
 
 The pieces every fine-tuning recipe is made of, and nothing that trains (the training recipes, such as
-linear probe then fine-tune, live in `tlcourse.experiments.fine_tuning` on top of `tlcourse.train.fit`):
+linear probe then fine-tune, live in `tlcourse.experiments.fine_tuning` on top of `tlcourse.library.train.fit`):
 
 - which parameters train: `freeze`, `unfreeze`, `feature_blocks`, `freeze_blocks`, `trainable_parameters`,
   `count_trainable`;
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tlcourse.models import FeatureClassifier
+from tlcourse.library.models import FeatureClassifier
 
 # Parameterised layers that belong to the block before them (a conv and its batch norm are one block).
 _NORMALISATION = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
@@ -98,7 +98,7 @@ def new_head(model: FeatureClassifier, num_classes: int) -> FeatureClassifier:
     """A classifier for a new task: ``model``'s feature extractor (shared, not copied) and a fresh linear head.
 
     The head maps ``model.num_features`` features to ``num_classes`` logits; its weights are drawn from
-    torch's global generator (seed with `tlcourse.train.seed_everything`). Deep-copy ``model`` first
+    torch's global generator (seed with `tlcourse.library.train.seed_everything`). Deep-copy ``model`` first
     to keep the pretrained weights.
     """
     return FeatureClassifier(model.features, nn.Linear(model.num_features, num_classes), model.num_features)

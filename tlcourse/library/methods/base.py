@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from tlcourse.models import FeatureClassifier
+from tlcourse.library.models import FeatureClassifier
 
 
 class Method(nn.Module):

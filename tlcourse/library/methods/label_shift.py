@@ -134,7 +134,7 @@ def weight_squared_error(estimated: Tensor, true: Tensor) -> float:
 
 
 def importance_weighted_cross_entropy(weights: Tensor):
-    """A loss for `tlcourse.train.fit`: cross-entropy with class ``y`` weighted by ``w_y``.
+    """A loss for `tlcourse.library.train.fit`: cross-entropy with class ``y`` weighted by ``w_y``.
 
     Minimising it on source data minimises the expected target loss under label shift
     (importance-weighted empirical risk minimisation; Lipton et al., 2018, section 5).

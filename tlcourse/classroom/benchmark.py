@@ -63,7 +63,7 @@ def _peak_mib() -> float:
 
 def _measure_in_child(kind: str, target: str, output: Path) -> Measurement:
     """Run one measurement in a fresh interpreter, so that peak memory is this item's alone."""
-    command = [sys.executable, "-m", "tlcourse.benchmark", "--one", kind, target, str(output)]
+    command = [sys.executable, "-m", "tlcourse.classroom.benchmark", "--one", kind, target, str(output)]
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -79,7 +79,7 @@ def _one(kind: str, target: str, output: Path) -> dict:
     error = ""
     start = time.perf_counter()
     if kind == "notebook":
-        from tlcourse.course import execute_notebook
+        from tlcourse.classroom.course import execute_notebook
 
         path = Path(target)
         name = path.parent.name
@@ -146,7 +146,7 @@ def run_benchmark(notebooks: Path, output: Path, *, experiments: bool = True, ch
 
     ``test_command``: a repository whose test command (``.ci/run``) to time on a fresh clone, last.
     """
-    from tlcourse.course import chapter_notebooks
+    from tlcourse.classroom.course import chapter_notebooks
     from tlcourse.experiments import experiment_names
 
     output.mkdir(parents=True, exist_ok=True)
@@ -192,7 +192,7 @@ def run_benchmark(notebooks: Path, output: Path, *, experiments: bool = True, ch
 
 
 if __name__ == "__main__":
-    # The child mode: python -m tlcourse.benchmark --one KIND TARGET OUTPUT
+    # The child mode: python -m tlcourse.classroom.benchmark --one KIND TARGET OUTPUT
     if len(sys.argv) == 5 and sys.argv[1] == "--one":
         print(json.dumps(_one(sys.argv[2], sys.argv[3], Path(sys.argv[4]))))
     else:

@@ -31,10 +31,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tlcourse.methods.base import Method
-from tlcourse.methods.dann import DANN, dann_lambda
-from tlcourse.methods.generalization import random_colour_domain
-from tlcourse.models import FeatureClassifier
+from tlcourse.library.methods.base import Method
+from tlcourse.library.methods.dann import DANN, dann_lambda
+from tlcourse.library.methods.generalization import random_colour_domain
+from tlcourse.library.models import FeatureClassifier
 
 
 def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
@@ -231,7 +231,7 @@ def colour_and_shift(x: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
 
     The batch is shifted by up to ``max_shift`` pixels in each direction (one random shift for the
     batch; edges replicated), then every image gets its own random foreground and background colour
-    (`tlcourse.methods.generalization.random_colour_domain`, chapter 5's colour randomisation: the
+    (`tlcourse.library.methods.generalization.random_colour_domain`, chapter 5's colour randomisation: the
     foreground may come out darker than the background, so contrast polarity varies too). What it
     assumes: a garment or digit keeps its label whatever its colours and their polarity.
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from tlcourse.methods.base import Method
-from tlcourse.methods.dann import DANN, domain_labels
-from tlcourse.models import FeatureClassifier, lenet_head
+from tlcourse.library.methods.base import Method
+from tlcourse.library.methods.dann import DANN, domain_labels
+from tlcourse.library.models import FeatureClassifier, lenet_head
 
 
 def predict_with_unknown(logits: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:

@@ -29,7 +29,7 @@ def _blocked(*args: Any, **kwargs: Any) -> Any:
 def reference_blocked(*functions: Callable[..., Any]) -> Iterator[None]:
     """Inside the block, calling any of ``functions`` raises, under whatever name it was imported.
 
-    The function objects themselves are changed (their code is swapped), so ``from tlcourse.metrics
+    The function objects themselves are changed (their code is swapped), so ``from tlcourse.library.metrics
     import mmd2_unbiased as helper`` done earlier is blocked too. Everything is restored on exit.
     """
     originals = []

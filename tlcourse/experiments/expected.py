@@ -238,7 +238,7 @@ def results_markdown() -> str:
     out = [
         "# Results",
         "",
-        "Generated from `tlcourse/expected.toml` by `python -m tlcourse expected --markdown > RESULTS.md`.",
+        "Generated from `tlcourse/experiments/expected.toml` by `python -m tlcourse expected --markdown > RESULTS.md`.",
         "Accuracies and H-scores in %; each row is the mean ± standard deviation over the calibration seeds, then",
         "the lowest and highest seed, then the range the tests check (rule: [min - (3 sd + 0.02), max + (3 sd + 0.02)]).",
         "A *paired gain* row is a method's accuracy minus its baseline's on the same seed, for each gain a chapter",

@@ -26,7 +26,7 @@ from nbformat import NotebookNode
 from nbgrader import utils as nbgrader_utils
 from nbgrader.preprocessors import Execute, OverwriteCells
 
-REPO_CONFIG = Path(__file__).resolve().parents[1] / "nbgrader_config.py"
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "nbgrader_config.py"
 DEFAULT_CELL_TIMEOUT = 600
 DEFAULT_MEMORY_MIB = 4096
 KILLED_MESSAGE = (

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tlcourse.data.domain import Domain
+from tlcourse.library.data.domain import Domain
 
 
 def seed_everything(seed: int) -> None:
@@ -75,7 +75,7 @@ class History:
         return self.records[-1] if self.records else {}
 
     def curves(self) -> dict[str, list[float]]:
-        """Every measured quantity as a list over epochs, ready for `tlcourse.plots.plot_curves`."""
+        """Every measured quantity as a list over epochs, ready for `tlcourse.library.plots.plot_curves`."""
         keys = dict.fromkeys(k for r in self.records for k in r if k != "epoch")
         return {k: self[k] for k in keys}
 
@@ -205,7 +205,7 @@ def fit_method(
     progress: bool = True,
     desc: str = "adapt",
 ) -> History:
-    """Train a transfer method (see `tlcourse.methods.Method`) on labelled source and unlabelled target data.
+    """Train a transfer method (see `tlcourse.library.methods.Method`) on labelled source and unlabelled target data.
 
     An epoch is one pass over the source; target batches of the same size are drawn alongside, cycling
     through a fresh permutation of the target whenever it runs out. The method's ``update`` gets the

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tlcourse.methods.base import Method
-from tlcourse.models import FeatureClassifier
+from tlcourse.library.methods.base import Method
+from tlcourse.library.models import FeatureClassifier
 
 
 class GradientReversalFunction(torch.autograd.Function):

@@ -83,7 +83,7 @@ def lenet_bn_features(in_channels: int = 3) -> nn.Sequential:
     """`lenet_features` with batch normalisation after each convolution (768 features of a 28x28 image).
 
     conv 5x5 x32 -> BN -> ReLU -> max-pool 2 -> conv 5x5 x48 -> BN -> ReLU -> max-pool 2. With the
-    methods that send each domain through the network in its own batch (`tlcourse.methods.dann.DANN`),
+    methods that send each domain through the network in its own batch (`tlcourse.library.methods.dann.DANN`),
     every batch is normalised with its own domain's statistics while training, as in Shu et al.'s
     VADA / DIRT-T networks.
     """
@@ -159,7 +159,7 @@ def build_classifier(
 ) -> FeatureClassifier:
     """A fresh `FeatureClassifier` of a named architecture (see `ARCHITECTURES`).
 
-    The parameters are drawn from torch's global generator: call `tlcourse.train.seed_everything`
+    The parameters are drawn from torch's global generator: call `tlcourse.library.train.seed_everything`
     first for a reproducible model.
 
     Args:

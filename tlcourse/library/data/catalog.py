@@ -1,7 +1,7 @@
 """Every dataset the course knows, for ``python -m tlcourse data list|check|fetch NAME``.
 
 The offline datasets (Fashion-MNIST and the bundled ones) come first; then the full benchmarks of
-:mod:`tlcourse.data.benchmarks` (MNIST, SVHN, USPS, MNIST-M, Syn Numbers, Office-31, PACS), which need a
+:mod:`tlcourse.library.data.benchmarks` (MNIST, SVHN, USPS, MNIST-M, Syn Numbers, Office-31, PACS), which need a
 network once. The command line (written elsewhere) calls :func:`list_datasets`, :func:`check_dataset` and
 :func:`fetch_dataset`; notebooks can call them too.
 """
@@ -167,7 +167,7 @@ def fetch_dataset(name: str, progress: bool = True, allow_unverified: bool = Fal
     """Make a dataset available and return where it is.
 
     Fashion-MNIST and the benchmarks are downloaded and checked if they are not found (see
-    :func:`fetch_fashion_mnist` and :func:`~tlcourse.data.benchmarks.fetch_benchmark`); the other
+    :func:`fetch_fashion_mnist` and :func:`~tlcourse.library.data.benchmarks.fetch_benchmark`); the other
     datasets ship with scikit-learn or matplotlib, so this only confirms they are there.
 
     Args:

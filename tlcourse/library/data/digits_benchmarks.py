@@ -1,12 +1,12 @@
 """Loaders for the full digit benchmarks: MNIST, SVHN, USPS, MNIST-M and Syn Numbers.
 
-Each returns a :class:`~tlcourse.data.domain.Domain` like the offline data does, so a chapter switches
+Each returns a :class:`~tlcourse.library.data.domain.Domain` like the offline data does, so a chapter switches
 from ``load_fashion_mnist`` or ``render_font_digits`` to these by changing one call. By default every
 digit set comes out as the course's 28x28 RGB: ``size`` resizes (antialiased bilinear), ``channels``
 turns grayscale into RGB (repeated) or RGB into grayscale (ITU-R 601 luma). ``size=None`` and
 ``channels=None`` keep the native format.
 
-Files are found in ``<root>/<name>/`` (see :func:`~tlcourse.data.benchmarks.find_benchmark`); fetch
+Files are found in ``<root>/<name>/`` (see :func:`~tlcourse.library.data.benchmarks.find_benchmark`); fetch
 them with ``python -m tlcourse data fetch NAME``. Loading does not hash the files (``data check NAME``
 does); it checks shapes and labels and says to fetch again when a file is damaged.
 

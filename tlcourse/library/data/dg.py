@@ -59,7 +59,7 @@ def style_family(base: Domain, n_per_domain: int = 1000, *, seed: int = 0,
     """One domain per style (see :data:`STYLES`), each from its own images of ``base``.
 
     ``plain`` is the image as it is (grey, repeated to RGB); the others are chapter 1's seeded shifts
-    (`tlcourse.data.domains`), each seeded from ``seed`` and the style's position.
+    (`tlcourse.library.data.domains`), each seeded from ``seed`` and the style's position.
     """
     makers = {
         "plain": lambda d, s: d.to_rgb().with_images(d.to_rgb().x, "plain"),

@@ -37,12 +37,12 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from tlcourse.data.domain import Domain
-from tlcourse.data.domains import photo_blend, rotate_images
-from tlcourse.methods.base import Method
-from tlcourse.methods.dann import GradientReversal, dann_lambda
-from tlcourse.models import FeatureClassifier
-from tlcourse.train import History, choose_device, evaluate, iterate_minibatches
+from tlcourse.library.data.domain import Domain
+from tlcourse.library.data.domains import photo_blend, rotate_images
+from tlcourse.library.methods.base import Method
+from tlcourse.library.methods.dann import GradientReversal, dann_lambda
+from tlcourse.library.models import FeatureClassifier
+from tlcourse.library.train import History, choose_device, evaluate, iterate_minibatches
 
 Minibatches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 T = TypeVar("T")

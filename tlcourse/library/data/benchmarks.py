@@ -1,10 +1,10 @@
 """The full benchmark datasets: where each file comes from, the sum it must have, and how to fetch it.
 
-Every dataset ``NAME`` lives in ``<root>/NAME/`` for a root of :func:`~tlcourse.data.roots.data_roots`
+Every dataset ``NAME`` lives in ``<root>/NAME/`` for a root of :func:`~tlcourse.library.data.roots.data_roots`
 (``$TLCOURSE_DATA``, then the user cache). ``python -m tlcourse data fetch NAME`` (or
 :func:`fetch_benchmark`) downloads its files through pooch, checks each against its published sum,
 unpacks archives, and moves the whole into place only when everything checked out (see
-:mod:`tlcourse.data.download`). Downloaded files are kept, so ``python -m tlcourse data check NAME`` can
+:mod:`tlcourse.library.data.download`). Downloaded files are kept, so ``python -m tlcourse data check NAME`` can
 verify them again later.
 
 Where the sums come from (every sum was published by someone else; none was invented here):
@@ -25,8 +25,8 @@ pacs           none       no sum is published for any plain-HTTP copy: fetch nee
                           ``--allow-unverified``
 =============  =========  ========================================================================
 
-The loaders that turn these files into :class:`~tlcourse.data.domain.Domain` objects are in
-:mod:`tlcourse.data.digits_benchmarks` and :mod:`tlcourse.data.object_benchmarks`.
+The loaders that turn these files into :class:`~tlcourse.library.data.domain.Domain` objects are in
+:mod:`tlcourse.library.data.digits_benchmarks` and :mod:`tlcourse.library.data.object_benchmarks`.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ USPS = Benchmark(
 # papers report on. Its home is a Google Drive link on Ganin's page, which scripts cannot download; the
 # Box copy and its MD5 are pytorch-adapt's (KevinMusgrave/pytorch-adapt, datasets/mnistm.py). No SHA-256
 # has been published. The recipe it was made with (|BSDS500 patch - digit| per channel) is
-# tlcourse.data.photo_blend, on the offline photos.
+# tlcourse.library.data.photo_blend, on the offline photos.
 MNIST_M = Benchmark(
     name="mnist-m",
     title="MNIST-M",
@@ -297,7 +297,7 @@ def find_benchmark(name: str, root: Path | None = None) -> Path:
     Args:
         name: a key of :data:`BENCHMARKS`.
         root: a data root (or the dataset folder itself); by default every folder of
-            :func:`~tlcourse.data.roots.data_roots` is tried in order.
+            :func:`~tlcourse.library.data.roots.data_roots` is tried in order.
 
     Raises:
         DataNotFoundError: no complete copy; the message lists the folders searched, the fetch
@@ -323,12 +323,12 @@ def fetch_benchmark(name: str, root: Path | None = None, progress: bool = True,
     """Return the folder of benchmark ``name``, downloading, checking and unpacking it first if needed.
 
     All or nothing: files are checked against their published sums in a staging folder and moved into
-    ``<root>/<name>/`` only when all of them passed (see :func:`tlcourse.data.download.staged_fetch`).
+    ``<root>/<name>/`` only when all of them passed (see :func:`tlcourse.library.data.download.staged_fetch`).
 
     Args:
         name: a key of :data:`BENCHMARKS`.
         root: the data root to look in and download to; by default every root is searched and
-            downloads go to :func:`~tlcourse.data.roots.download_root`.
+            downloads go to :func:`~tlcourse.library.data.roots.download_root`.
         progress: show a progress bar per file.
         allow_unverified: download files that have no published sum (PACS); their measured SHA-256 is
             written to ``UNVERIFIED-SHA256SUMS`` in the dataset folder.
@@ -384,7 +384,7 @@ def unverified_sums(folder: Path) -> str | None:
 
 
 def load_benchmark(name: str, part: str, **options):
-    """One split or domain of a benchmark as a :class:`~tlcourse.data.domain.Domain`: the single entry
+    """One split or domain of a benchmark as a :class:`~tlcourse.library.data.domain.Domain`: the single entry
     point a ``--profile full`` experiment can map its domain names onto.
 
     Args:
@@ -392,8 +392,8 @@ def load_benchmark(name: str, part: str, **options):
         part: the split of a digit set (``"train"``, ``"test"``) or the domain of an image-folder set
             (``"amazon"``, ``"sketch"``, ...).
         options: passed on: ``size``, ``channels``, ``limit``, ``seed``, ``root`` for digits
-            (:mod:`tlcourse.data.digits_benchmarks`); ``image_size``, ``limit``, ``seed``, ``root`` for
-            Office-31 and PACS (:mod:`tlcourse.data.object_benchmarks`).
+            (:mod:`tlcourse.library.data.digits_benchmarks`); ``image_size``, ``limit``, ``seed``, ``root`` for
+            Office-31 and PACS (:mod:`tlcourse.library.data.object_benchmarks`).
 
     Example:
         ``load_benchmark("svhn", "train", size=28, channels=3, limit=20_000)``
