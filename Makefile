@@ -1,6 +1,7 @@
 # tlcourse: every target sets itself up first (virtual environment, packages, offline data).
 #   make course   runs the course's main job: executes the chapter notebooks, prints each chapter's table
-#   make test     runs every test: library, notebooks (nbval), grading pipeline
+#   make test     runs make lint, then every test: package, notebooks (nbval), grading pipeline
+#   make lint     ruff (lint and format) over the repository, and the notebooks committed without outputs
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 # nbgrader calls tools of its environment (alembic) by name: put the environment first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup data course test lab expected benchmark benchmark-tests clean
+.PHONY: setup data course lint test lab expected benchmark benchmark-tests clean
 
 # Re-install only when the package's dependencies change.
 $(STAMP): pyproject.toml
@@ -27,7 +28,13 @@ data: $(STAMP)
 course: setup
 	$(PY) -m tlcourse course
 
-test: setup
+# Fast checks first: a lint error or a notebook committed with outputs fails the test command in seconds.
+lint: $(STAMP)
+	@$(PY) -m ruff check . || { echo "make lint: ruff check found the errors above (fix them; many: $(PY) -m ruff check --fix .)"; exit 1; }
+	@$(PY) -m ruff format --check . || { echo "make lint: the files above are not formatted (run: $(PY) -m ruff format .)"; exit 1; }
+	@$(PY) -m tlcourse.classroom.notebook_hygiene notebooks || { echo "make lint: a notebook is not clean (see above)"; exit 1; }
+
+test: lint setup
 	$(PY) -m pytest
 
 lab: setup
@@ -36,7 +43,7 @@ lab: setup
 expected: setup
 	$(PY) -m tlcourse expected
 
-# Wall time and peak memory of every notebook and experiment against DESIGN.md's budgets.
+# Wall time and peak memory of every notebook and experiment against the course's budgets (see tlcourse/classroom/benchmark.py).
 benchmark: setup
 	$(PY) -m tlcourse benchmark
 
