@@ -1,4 +1,5 @@
-"""The conda environment and the package declare the same dependencies; CI calls the README's command."""
+"""The conda environment and the package declare the same dependencies; CI calls the README's command, which
+lints first; pre-commit runs the same linters."""
 
 import re
 import tomllib
@@ -38,3 +39,29 @@ def test_ci_runs_the_readme_test_command():
     ]
     assert commands == ["make test"], f".ci/run must call exactly the README's test command, found {commands}"
     assert "make test" in (REPO / "README.md").read_text()
+
+
+def make_target(name: str) -> tuple[list[str], list[str]]:
+    """(prerequisites, recipe lines) of a Makefile target."""
+    lines = (REPO / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{name}:"))
+    recipe = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return lines[start].split(":", 1)[1].split(), recipe
+
+
+def test_the_test_command_lints_first():
+    prerequisites, _ = make_target("test")
+    assert prerequisites[0] == "lint", f"make test must run make lint first, its prerequisites are {prerequisites}"
+    _, recipe = make_target("lint")
+    for check in ("ruff check .", "ruff format --check .", "tlcourse.classroom.notebook_hygiene notebooks"):
+        assert any(check in line for line in recipe), f"make lint does not run {check!r}"
+
+
+def test_pre_commit_runs_ruff_and_nbstripout():
+    config = (REPO / ".pre-commit-config.yaml").read_text()
+    for hook in ("id: ruff-check", "id: ruff-format", "id: nbstripout"):
+        assert hook in config, f".pre-commit-config.yaml has no {hook}"

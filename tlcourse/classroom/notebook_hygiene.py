@@ -82,6 +82,10 @@ def notebooks_under(paths: Sequence[Path]) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv) or ["notebooks"]
+    missing = [arg for arg in args if not Path(arg).exists()]
+    if missing:
+        print(f"notebook hygiene: no such file or folder: {' '.join(missing)}", file=sys.stderr)
+        return 1
     notebooks = notebooks_under([Path(arg) for arg in args])
     if not notebooks:
         print(f"notebook hygiene: no notebook found under {' '.join(args)}", file=sys.stderr)

@@ -28,7 +28,7 @@ import nbformat
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 
 pytestmark = pytest.mark.slow

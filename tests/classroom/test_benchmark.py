@@ -1,48 +1,15 @@
-"""The course runner and the benchmark, on a two-cell notebook made by the test."""
+"""The benchmark (tlcourse.classroom.benchmark): the tiny notebook of conftest.py, the experiments (faked) and
+the test command in a fresh clone of a one-commit repository."""
 
 import json
+import subprocess
 from pathlib import Path
 
-import nbformat
 import pytest
 
+from tlcourse.classroom import benchmark
 from tlcourse.classroom.benchmark import Measurement, run_benchmark
-from tlcourse.classroom.course import chapter_notebooks, results_text, run_course
-
-
-@pytest.fixture
-def tiny_course(tmp_path):
-    folder = tmp_path / "notebooks" / "00-tiny"
-    folder.mkdir(parents=True)
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("x = sum(range(10))"),
-                nbformat.v4.new_code_cell("print('table:', x)", metadata={"tags": ["results"]})]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, folder / "tiny.ipynb")
-    return tmp_path
-
-
-def test_course_runs_and_prints_the_results_cell(tiny_course, capsys):
-    assert run_course(tiny_course / "notebooks", tiny_course / "executed") == 0
-    out = capsys.readouterr().out
-    assert "table: 45" in out and "1 notebook(s) ran, 0 failed" in out
-    executed = nbformat.read(tiny_course / "executed" / "00-tiny" / "tiny.ipynb", as_version=4)
-    assert results_text(executed) == "table: 45"
-
-
-def test_a_failing_notebook_fails_the_course_and_keeps_the_executed_copy(tiny_course, capsys):
-    path = tiny_course / "notebooks" / "00-tiny" / "tiny.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    nb.cells[0].source = "raise ValueError('student bug')"
-    nbformat.write(nb, path)
-    assert run_course(tiny_course / "notebooks", tiny_course / "executed") == 1
-    assert "FAILED" in capsys.readouterr().err
-    assert (tiny_course / "executed" / "00-tiny" / "tiny.ipynb").exists()
-
-
-def test_unknown_chapter_is_a_clear_error(tiny_course):
-    with pytest.raises(ValueError, match="00-tiny"):
-        chapter_notebooks(tiny_course / "notebooks", ["99-nope"])
+from tlcourse.experiments import experiment_names
 
 
 def test_benchmark_measures_time_and_memory(tiny_course, capsys):
@@ -57,9 +24,6 @@ def test_benchmark_measures_time_and_memory(tiny_course, capsys):
 
 
 def test_benchmark_runs_every_experiment_but_the_long_ones(tmp_path, monkeypatch, capsys):
-    from tlcourse.classroom import benchmark
-    from tlcourse.experiments import experiment_names
-
     measured = []
 
     def fake(kind, target, output):
@@ -80,10 +44,8 @@ def test_budget_rules():
     assert Measurement("test-command", "e", 1400, 9000, True).over_budget() == []
 
 
-def _repository_with_ci(path, script):
+def repository_with_ci(path, script):
     """A one-commit git repository whose `.ci/run` is ``script``."""
-    import subprocess
-
     (path / ".ci").mkdir(parents=True)
     (path / ".ci" / "run").write_text(script)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
@@ -95,7 +57,7 @@ def _repository_with_ci(path, script):
 
 def test_test_command_runs_ci_in_a_fresh_clone_of_head(tmp_path, capsys):
     # The script proves it runs in a clone (not in the repository) and without the caller's virtual environment.
-    repo = _repository_with_ci(tmp_path / "repo", 'echo "pwd=$PWD"; ls; echo "venv=${VIRTUAL_ENV:-none}"\n')
+    repo = repository_with_ci(tmp_path / "repo", 'echo "pwd=$PWD"; ls; echo "venv=${VIRTUAL_ENV:-none}"\n')
     (repo / "uncommitted.txt").write_text("not in the clone")
     output = tmp_path / "bench"
     assert run_benchmark(tmp_path, output, experiments=False, run_notebooks=False, test_command=repo) == 0
@@ -109,7 +71,7 @@ def test_test_command_runs_ci_in_a_fresh_clone_of_head(tmp_path, capsys):
 
 
 def test_a_failing_test_command_fails_the_benchmark(tmp_path):
-    repo = _repository_with_ci(tmp_path / "repo", "echo broken; exit 3\n")
+    repo = repository_with_ci(tmp_path / "repo", "echo broken; exit 3\n")
     output = tmp_path / "bench"
     assert run_benchmark(tmp_path, output, experiments=False, run_notebooks=False, test_command=repo) == 1
     (m,) = json.loads((output / "benchmark.json").read_text())["measurements"]

@@ -1,5 +1,5 @@
 """``--profile full``: the chapter experiments on the real benchmarks, tested on tiny fake benchmark files
-served from the loopback address (see test_data_benchmarks.py), so that CI needs no network."""
+served from the loopback address (the `serve` fixture of the data tests), so that CI needs no network."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from test_data_benchmarks import serve  # noqa: F401  (a fixture)
 from tlcourse.__main__ import main
 from tlcourse.library.data import fetch_benchmark
 from tlcourse.experiments import run_experiment
@@ -42,7 +41,7 @@ def test_every_full_task_names_fetchable_benchmarks_and_a_paper_row():
 
 
 @pytest.mark.parametrize("task, source, target", [("mnist-mnistm", "mnist", "mnist-m"), ("usps-mnist", "usps", "mnist")])
-def test_full_profile_runs_the_chapter_on_the_benchmark_files(serve, task, source, target):  # noqa: F811
+def test_full_profile_runs_the_chapter_on_the_benchmark_files(serve, task, source, target):
     files = {source: serve(source), target: serve(target)}
     for name in files:
         fetch_benchmark(name, progress=False)
@@ -110,13 +109,13 @@ def test_notebook_switch_turns_the_offline_range_checks_off(monkeypatch, capsys)
 def test_chapters_2_and_3_switch_to_the_full_profile(chapter, switch):
     import nbformat
 
-    (path,) = (Path(__file__).resolve().parents[1] / "notebooks" / chapter).glob("*.ipynb")
+    (path,) = (Path(__file__).resolve().parents[2] / "notebooks" / chapter).glob("*.ipynb")
     setup = nbformat.read(path, as_version=4).cells[1].source
     assert 'if profile() == "full":' in setup and f"config = {switch}" in setup
 
 
 def test_readme_documents_each_full_task_with_the_papers_numbers():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for name, pair in exp.FULL_TASKS.items():
         (line,) = [row for row in readme.splitlines() if f"--task {name}`" in row]
         numbers = " / ".join(f"{pair.paper[k]:.2f}" if k in pair.paper else "–"
