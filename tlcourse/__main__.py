@@ -1,7 +1,8 @@
-"""Command line: ``python -m tlcourse {reproduce,expected,data,course} ...``.
+"""Command line: ``python -m tlcourse {reproduce,expected,data,course,grade,benchmark} ...``.
 
-Every sub-command is a thin layer over the library, so the notebooks, the tests and the command line
-run the same code.
+Every sub-command is a thin layer over the package (the experiments, the library's data tools, the
+classroom), so the notebooks, the tests and the command line run the same code. It is the one module
+that may import every shelf.
 """
 
 from __future__ import annotations
@@ -78,9 +79,14 @@ def _course(args: argparse.Namespace) -> int:
 def _benchmark(args: argparse.Namespace) -> int:
     from tlcourse.classroom.benchmark import run_benchmark
 
-    return run_benchmark(Path(args.notebooks), Path(args.output), experiments=not args.no_experiments,
-                         chapters=args.chapters, test_command=Path(args.repository) if args.test_command else None,
-                         run_notebooks=not args.no_notebooks)
+    return run_benchmark(
+        Path(args.notebooks),
+        Path(args.output),
+        experiments=not args.no_experiments,
+        chapters=args.chapters,
+        test_command=Path(args.repository) if args.test_command else None,
+        run_notebooks=not args.no_notebooks,
+    )
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -113,27 +119,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help="e.g. domain-shift")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--task", help="for experiments with several tasks (e.g. dann: photo-blend, font-digits)")
-    p.add_argument("--profile", choices=("offline", "full"), default="offline",
-                   help="offline (default): the embedded data and laptop budgets; full: the real benchmarks "
-                        "(`data fetch` them first), paper-size budgets, the GPU when there is one "
-                        "(dann and fine-tuning)")
+    p.add_argument(
+        "--profile",
+        choices=("offline", "full"),
+        default="offline",
+        help="offline (default): the embedded data and laptop budgets; full: the real benchmarks "
+        "(`data fetch` them first), paper-size budgets, the GPU when there is one "
+        "(dann and fine-tuning)",
+    )
     p.add_argument("--json", type=Path, help="write {experiment, seed, results, seconds} here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("expected", help="print the expected result ranges")
     p.add_argument("--json", action="store_true", help="as {experiment: {result: [low, high]}}")
-    p.add_argument("--calibrate", nargs="+", metavar="RUN.json",
-                   help="print the expected.toml section computed from these `reproduce --json` outputs")
-    p.add_argument("--markdown", action="store_true",
-                   help="print every experiment's multi-seed table (the results page, RESULTS.md)")
+    p.add_argument(
+        "--calibrate",
+        nargs="+",
+        metavar="RUN.json",
+        help="print the expected.toml section computed from these `reproduce --json` outputs",
+    )
+    p.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print every experiment's multi-seed table (the results page, RESULTS.md)",
+    )
     p.set_defaults(func=_expected)
 
     p = sub.add_parser("data", help="list, check or fetch datasets")
     p.add_argument("action", choices=["list", "check", "fetch"])
     p.add_argument("name", nargs="?")
-    p.add_argument("--allow-unverified", action="store_true",
-                   help="fetch a dataset that has no published checksum (PACS); its measured sums are recorded")
+    p.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="fetch a dataset that has no published checksum (PACS); its measured sums are recorded",
+    )
     p.set_defaults(func=_data)
 
     p = sub.add_parser("course", help="execute the chapter notebooks headless and print each chapter's results")
@@ -154,15 +174,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mib", type=int, help="memory one kernel may use, in MiB (default 4096)")
     p.set_defaults(func=_grade)
 
-    p = sub.add_parser("benchmark", help="time every notebook and experiment, and their peak memory, against the budgets")
+    p = sub.add_parser(
+        "benchmark", help="time every notebook and experiment, and their peak memory, against the budgets"
+    )
     p.add_argument("--notebooks", default="notebooks", help="folder of chapter folders (default: ./notebooks)")
     p.add_argument("--output", default="benchmarks/results", help="where benchmark.json and executed copies go")
     p.add_argument("--chapters", nargs="*", help="chapter folder names (default: all)")
     p.add_argument("--no-experiments", action="store_true", help="no reproduce experiments")
     p.add_argument("--no-notebooks", action="store_true", help="no notebooks")
-    p.add_argument("--test-command", action="store_true",
-                   help="also time the README's test command (.ci/run) in a fresh clone of HEAD, installs included "
-                        "(about 18 minutes; its output goes to OUTPUT/test-command.log)")
+    p.add_argument(
+        "--test-command",
+        action="store_true",
+        help="also time the README's test command (.ci/run) in a fresh clone of HEAD, installs included "
+        "(about 18 minutes; its output goes to OUTPUT/test-command.log)",
+    )
     p.add_argument("--repository", default=".", help="the git repository --test-command clones (default: .)")
     p.set_defaults(func=_benchmark)
     return parser

@@ -25,7 +25,9 @@ def chapter_notebooks(notebooks: Path, chapters: list[str] | None = None) -> lis
     if chapters:
         unknown = set(chapters) - {p.parent.name for p in found}
         if unknown:
-            raise ValueError(f"Unknown chapters {sorted(unknown)}; available: {sorted({p.parent.name for p in found})}.")
+            raise ValueError(
+                f"Unknown chapters {sorted(unknown)}; available: {sorted({p.parent.name for p in found})}."
+            )
         found = [p for p in found if p.parent.name in chapters]
     return found
 
@@ -44,7 +46,9 @@ def results_text(nb: nbformat.NotebookNode) -> str:
 def execute_notebook(path: Path, output: Path, timeout: int = 900) -> tuple[nbformat.NotebookNode, float]:
     """Execute ``path`` in its own folder; the executed copy is written to ``output`` even on failure."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     start = time.perf_counter()
     try:
         client.execute()

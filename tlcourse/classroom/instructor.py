@@ -76,12 +76,14 @@ class ResilientExecute(Execute):
         try:
             self.wait_for_reply(self.kc.kernel_info(), timeout=self.responsive_seconds)
             return True
-        except Exception:  # noqa: BLE001 - any failure to answer means unresponsive
+        except Exception:  # any failure to answer means unresponsive
             return False
 
     def _record_error(self, cell: NotebookNode, name: str, message: str) -> None:
         self.log.warning("%s in cell %s: %s", name, cell.metadata.get("nbgrader", {}).get("grade_id", "?"), message)
-        cell.outputs.append(NotebookNode(output_type="error", ename=name, evalue=message, traceback=[f"{name}: {message}"]))
+        cell.outputs.append(
+            NotebookNode(output_type="error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
+        )
 
     def _restart_and_replay(self, index: int) -> None:
         self._culprits.add(index)
@@ -129,8 +131,11 @@ class RobustOverwriteCells(OverwriteCells):
         solution_ids = {cell.name for cell in source_nb.solution_cells}
 
         def present() -> dict[str, int]:
-            return {c["metadata"]["nbgrader"]["grade_id"]: i for i, c in enumerate(nb.cells)
-                    if nbgrader_utils.is_grade(c) or nbgrader_utils.is_solution(c)}
+            return {
+                c["metadata"]["nbgrader"]["grade_id"]: i
+                for i, c in enumerate(nb.cells)
+                if nbgrader_utils.is_grade(c) or nbgrader_utils.is_solution(c)
+            }
 
         insert_after = -1  # before the first cell
         for source_cell in source_nb.source_cells:
@@ -139,8 +144,9 @@ class RobustOverwriteCells(OverwriteCells):
                 insert_after = where[source_cell.name]
             elif source_cell.name in grade_cells:
                 self.log.warning(f"Missing grade cell {source_cell.name} encountered, adding to notebook")
-                cell = self.missing_cell_transform(source_cell, grade_cells[source_cell.name].max_score,
-                                                   is_solution=source_cell.name in solution_ids)
+                cell = self.missing_cell_transform(
+                    source_cell, grade_cells[source_cell.name].max_score, is_solution=source_cell.name in solution_ids
+                )
                 nb.cells.insert(insert_after + 1, cell)
                 insert_after += 1
         return nb, resources
@@ -149,7 +155,7 @@ class RobustOverwriteCells(OverwriteCells):
 def limit_memory(mib: int) -> None:
     """Cap this process's data segment (heap and private mappings) at ``mib`` MiB; kernels inherit it."""
     limit = mib * 1024 * 1024
-    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
@@ -214,14 +220,22 @@ def collect(api, folder: Path) -> dict[str, list[str]]:
     if not folder.is_dir():
         raise FileNotFoundError(f"No submissions folder at {folder}.")
     root = Path(api.coursedir.root)
-    by_name = {p.name: p.parent.name for ch in chapters_of(api) for p in (root / api.coursedir.source_directory / ch).glob("*.ipynb")}
+    by_name = {
+        p.name: p.parent.name
+        for ch in chapters_of(api)
+        for p in (root / api.coursedir.source_directory / ch).glob("*.ipynb")
+    }
     collected: dict[str, list[str]] = {}
     for student_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         student = student_dir.name
         for nb in sorted(student_dir.rglob("*.ipynb")):
             if ".ipynb_checkpoints" in nb.parts:
                 continue
-            chapter = nb.parent.name if nb.parent != student_dir and nb.parent.name in by_name.values() else by_name.get(nb.name)
+            chapter = (
+                nb.parent.name
+                if nb.parent != student_dir and nb.parent.name in by_name.values()
+                else by_name.get(nb.name)
+            )
             if chapter is None or by_name.get(nb.name) != chapter:
                 print(f"skipped {nb}: no chapter has a notebook named {nb.name!r} (renamed?)")
                 continue
@@ -286,7 +300,9 @@ def summary_table(rows: list[GradeRow]) -> str:
         problems = ", ".join(r.failed_cells) + (f" [{r.error}]" if r.error else "")
         lines.append(f"{r.student:<20} {r.chapter:<22} {r.score:5.1f}/{r.max_score:<5.1f}  {problems or '-'}")
     failures = sum(bool(r.error) for r in rows)
-    lines.append(f"{len({r.student for r in rows})} students, {len(rows)} submissions graded, {failures} with grading errors")
+    lines.append(
+        f"{len({r.student for r in rows})} students, {len(rows)} submissions graded, {failures} with grading errors"
+    )
     return "\n".join(lines)
 
 
