@@ -29,5 +29,6 @@ c.Autograde.autograde_preprocessors = [
 ]
 # Deleted test cells come back even when the cells around them were deleted too (nbgrader 0.9 fails there).
 c.Autograde.sanitize_preprocessors = [
-    RobustOverwriteCells if p is OverwriteCells else p for p in Autograde.class_traits()["sanitize_preprocessors"].default()
+    RobustOverwriteCells if p is OverwriteCells else p
+    for p in Autograde.class_traits()["sanitize_preprocessors"].default()
 ]

@@ -22,15 +22,22 @@ from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python data_scripts/fetch.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python data_scripts/fetch.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("names", nargs="*", metavar="NAME", help="datasets to fetch (see --list)")
-    parser.add_argument("--all", action="store_true", help="every benchmark with published checksums "
-                        "(add --allow-unverified to include PACS)")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="every benchmark with published checksums (add --allow-unverified to include PACS)",
+    )
     parser.add_argument("--root", type=Path, help="data root to download to (sets TLCOURSE_DATA for this run)")
-    parser.add_argument("--allow-unverified", action="store_true",
-                        help="also download files that have no published checksum (PACS); their measured "
-                             "SHA-256 is written to UNVERIFIED-SHA256SUMS next to the data")
+    parser.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="also download files that have no published checksum (PACS); their measured "
+        "SHA-256 is written to UNVERIFIED-SHA256SUMS next to the data",
+    )
     parser.add_argument("--check", action="store_true", help="check the named datasets instead of fetching")
     parser.add_argument("--list", action="store_true", help="list every dataset and where it is")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -45,13 +52,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.list:
         for row in catalog.list_datasets():
-            print(f"{row['name']:<14} {row['status']:<8} {row['location']}\n    {row['description']}\n"
-                  f"    {row['source']}")
+            print(
+                f"{row['name']:<14} {row['status']:<8} {row['location']}\n    {row['description']}\n    {row['source']}"
+            )
         return 0
     names = list(args.names)
     if args.all:
-        names += [b.name for b in benchmarks.BENCHMARKS.values()
-                  if (b.verified or args.allow_unverified) and b.name not in names]
+        names += [
+            b.name
+            for b in benchmarks.BENCHMARKS.values()
+            if (b.verified or args.allow_unverified) and b.name not in names
+        ]
     if not names:
         print("Name at least one dataset (see --list), or pass --all.", file=sys.stderr)
         return 2
@@ -66,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: ready in {folder}")
             sums = benchmarks.unverified_sums(folder) if name in benchmarks.BENCHMARKS else None
             if sums:
-                print(f"  WARNING: {name} has no published checksum; the files were not verified. Their "
-                      "measured SHA-256 (pin them for your lab):")
+                print(
+                    f"  WARNING: {name} has no published checksum; the files were not verified. Their "
+                    "measured SHA-256 (pin them for your lab):"
+                )
                 print("".join(f"    {line}\n" for line in sums.splitlines() if not line.startswith("#")), end="")
         except (ValueError, OSError) as err:  # our errors carry the fix in their message
             print(f"error: {name}: {err}", file=sys.stderr)
