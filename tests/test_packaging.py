@@ -61,7 +61,11 @@ def test_the_test_command_lints_first():
         assert any(check in line for line in recipe), f"make lint does not run {check!r}"
 
 
-def test_pre_commit_runs_ruff_and_nbstripout():
+def test_pre_commit_runs_ruff_and_nbstripout_with_the_same_ruff_as_make_lint():
     config = (REPO / ".pre-commit-config.yaml").read_text()
     for hook in ("id: ruff-check", "id: ruff-format", "id: nbstripout"):
         assert hook in config, f".pre-commit-config.yaml has no {hook}"
+    dev = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    (pinned,) = [item.removeprefix("ruff==") for item in dev if item.startswith("ruff")]
+    hook_rev = re.search(r"ruff-pre-commit\n\s+rev: v(\S+)", config).group(1)
+    assert hook_rev == pinned, f"pre-commit runs ruff {hook_rev}, make lint ruff {pinned}: keep them the same"
