@@ -66,27 +66,27 @@ CALLS_REFERENCE = {
     ),
     # Chapter 3, DANN. The reversal's region is a class body: the reference's static methods, reused.
     "gradient_reversal": (
-        "    from tlcourse.library.methods.dann import GradientReversalFunction as _Reference\n"
+        "    from tlcourse.library.modules import GradientReversalFunction as _Reference\n"
         "    forward = staticmethod(_Reference.forward)\n"
         "    backward = staticmethod(_Reference.backward)\n"
     ),
     "dann_step": (
-        "    from tlcourse.library.methods.dann import DANN\n"
+        "    from tlcourse.library.methods import DANN\n"
         "    reference = DANN(model)\n"
         "    reference.discriminator, reference.optimizer, reference.grl.lambda_ = discriminator, optimizer, lambda_\n"
         "    class_loss, domain_loss, stats, _ = reference.adversarial_losses(source_x, source_y, target_x)\n"
         "    reference.step(class_loss + domain_loss)\n"
         "    return {\"class_loss\": class_loss.item(), \"domain_loss\": domain_loss.item(), **stats}\n"
     ),
-    "entropy_loss": "    from tlcourse.library.methods.boundary import entropy_loss as reference\n    return reference(logits)\n",
+    "entropy_loss": "    from tlcourse.library.modules import entropy_loss as reference\n    return reference(logits)\n",
     # Chapter 5, domain generalization.
     "leave_one_domain_out": (
-        "    from tlcourse.library.methods.generalization import leave_one_domain_out as reference\n"
+        "    from tlcourse.library.train import leave_one_domain_out as reference\n"
         "    return reference(domains, train_and_test)\n"
     ),
-    "coral_loss": "    from tlcourse.library.methods import generalization as reference\n    return reference.coral_loss(source, target)\n",
+    "coral_loss": "    from tlcourse.library import modules as reference\n    return reference.coral_loss(source, target)\n",
     "random_colour_domain": (
-        "    from tlcourse.library.methods.generalization import random_colour_domain as reference\n"
+        "    from tlcourse.library.modules import random_colour_domain as reference\n"
         "    return reference(x, generator)\n"
     ),
 }

@@ -36,9 +36,8 @@ from torch import nn
 
 from tlcourse.library.data import Domain, load_fashion_mnist, load_uci_digits, make_target, render_font_digits
 from tlcourse.experiments import ExperimentResult, register
-from tlcourse.library.methods.base import Method, SourceOnly
-from tlcourse.library.methods.boundary import DIRTT, VADA, EntropyMinimization, FixMatch, FixMatchDANN, colour_and_shift
-from tlcourse.library.methods.dann import DANN
+from tlcourse.library.methods import DANN, DIRTT, VADA, EntropyMinimization, FixMatch, FixMatchDANN, Method, SourceOnly
+from tlcourse.library.modules import colour_and_shift
 from tlcourse.library.models import FeatureClassifier, build_classifier
 from tlcourse.library.train import History, evaluate, fit, fit_method, seed_everything
 

@@ -30,7 +30,7 @@ import torch
 from tlcourse.library.data import Domain, load_fashion_mnist
 from tlcourse.library.data.dg import STYLES, rotated_family, spurious_colour_family, style_family
 from tlcourse.experiments import ExperimentResult, register
-from tlcourse.library.methods.generalization import (
+from tlcourse.library.methods import (
     CORAL,
     ERM,
     IRM,
@@ -39,13 +39,10 @@ from tlcourse.library.methods.generalization import (
     DomainAdversarial,
     InterDomainMixup,
     MultiDomainMethod,
-    fit_domains,
-    leave_one_domain_out,
     randomize_domain,
-    split_domains,
 )
 from tlcourse.library.models import FeatureClassifier, build_classifier, mlp_classifier
-from tlcourse.library.train import evaluate, seed_everything
+from tlcourse.library.train import evaluate, fit_domains, leave_one_domain_out, seed_everything, split_domains
 
 MULTI_SOURCE_METHODS = ("erm", "dann", "coral", "mixup")
 #: What the notebook runs live: the style family only, ERM and CORAL, and all of the rest.

@@ -36,7 +36,7 @@ from tlcourse.library.methods.fine_tuning import (
     pretrained_parameters,
     trainable_parameters,
 )
-from tlcourse.library.models import FeatureClassifier, build_classifier, linear_head, resnet_classifier
+from tlcourse.library.models import FeatureClassifier, build_classifier, count_parameters, linear_head, resnet_classifier
 from tlcourse.library.train import History, evaluate, fit, predict, seed_everything
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
@@ -306,11 +306,6 @@ def student_classifier(width: int, in_channels: int, num_classes: int) -> Featur
         nn.Conv2d(width, 2 * width, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
     )
     return FeatureClassifier(features, linear_head(32 * width, num_classes), 32 * width)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of scalars in ``model``: its size."""
-    return sum(p.numel() for p in model.parameters())
 
 
 def distill(student: nn.Module, teacher: nn.Module, images: torch.Tensor, config: FineTuningConfig, seed: int,

@@ -74,15 +74,8 @@ def retrain_head(model, features: Tensor, labels: Tensor, weights: Tensor, *, ep
                  batch_size: int, seed: int) -> torch.nn.Module:
     """A copy of the model's head trained further on source features with importance-weighted CE."""
     head = copy.deepcopy(model.head)
-    loss_fn = importance_weighted_cross_entropy(weights)
-    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(labels), generator=generator).split(batch_size):
-            loss = loss_fn(head(features[idx]), labels[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    fit(head, (features, labels), epochs=epochs, lr=lr, batch_size=batch_size,
+        loss_fn=importance_weighted_cross_entropy(weights), device=features.device, seed=seed, progress=False)
     return head.eval()
 
 

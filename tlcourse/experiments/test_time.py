@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 from tlcourse.library.data import load_fashion_mnist, make_target
 from tlcourse.experiments import ExperimentResult, register
-from tlcourse.library.methods.test_time import Tent, bn_adapted, predict_stream
+from tlcourse.library.methods.tta import Tent, bn_adapted, predict_stream
 from tlcourse.library.models import build_classifier
 from tlcourse.library.train import fit, seed_everything
 

@@ -37,6 +37,11 @@ class FeatureClassifier(nn.Module):
         return self.features(x)
 
 
+def count_parameters(module: nn.Module, *, trainable: bool = False) -> int:
+    """Number of scalars in ``module``'s parameters (its size); with ``trainable``, only those that require gradients."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable)
+
+
 class InstanceStandardize(nn.Module):
     """Standardise each image, channel by channel, to mean 0 and standard deviation 1 over its pixels.
 
@@ -83,7 +88,7 @@ def lenet_bn_features(in_channels: int = 3) -> nn.Sequential:
     """`lenet_features` with batch normalisation after each convolution (768 features of a 28x28 image).
 
     conv 5x5 x32 -> BN -> ReLU -> max-pool 2 -> conv 5x5 x48 -> BN -> ReLU -> max-pool 2. With the
-    methods that send each domain through the network in its own batch (`tlcourse.library.methods.dann.DANN`),
+    methods that send each domain through the network in its own batch (`tlcourse.library.methods.adversarial.DANN`),
     every batch is normalised with its own domain's statistics while training, as in Shu et al.'s
     VADA / DIRT-T networks.
     """

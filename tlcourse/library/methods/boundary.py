@@ -20,6 +20,9 @@ boundary goes in the target; these methods push it out of the dense target regio
   second phase (like DIRT-T's) after source-only training on augmented source images: the source
   model's confident target predictions become labels, and the boundary moves out of the target's
   dense regions one confident point at a time.
+
+The losses they are made of (`entropy_loss`, `virtual_adversarial_loss`, `confident_consistency_loss`)
+and the strong augmentation (`colour_and_shift`) are shared building blocks, in `tlcourse.library.modules`.
 """
 
 from __future__ import annotations
@@ -28,59 +31,18 @@ import copy
 from collections.abc import Callable, Sequence
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
+from tlcourse.library.methods.adversarial import DANN
 from tlcourse.library.methods.base import Method
-from tlcourse.library.methods.dann import DANN, dann_lambda
-from tlcourse.library.methods.generalization import random_colour_domain
 from tlcourse.library.models import FeatureClassifier
-
-
-def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
-    """Mean Shannon entropy of the softmax, in nats: ``(1/N) sum_i -sum_k p_ik log p_ik``.
-
-    Args:
-        logits: class scores ``(N, K)``.
-
-    Returns:
-        a 0-dim tensor, 0 for one-hot predictions, ``log K`` for uniform ones; differentiable.
-    """
-    log_p = F.log_softmax(logits, dim=1)  # stable where p is tiny: p log p -> 0
-    return -(log_p.exp() * log_p).sum(dim=1).mean()
-
-
-def _unit_directions(d: torch.Tensor) -> torch.Tensor:
-    """Each sample of ``d (N, ...)`` scaled to unit L2 norm."""
-    norm = d.flatten(1).norm(dim=1).clamp_min(1e-12)
-    return d / norm.view(-1, *([1] * (d.dim() - 1)))
-
-
-def virtual_adversarial_loss(
-    model: nn.Module, x: torch.Tensor, *, radius: float = 1.0, xi: float = 0.1, power_iterations: int = 1
-) -> torch.Tensor:
-    """Virtual adversarial training (Miyato et al., TPAMI 2018): ``E_x[ KL(p(y|x) || p(y|x + r_adv)) ]``.
-
-    ``r_adv`` is the perturbation of L2 norm ``radius`` that changes the prediction most, found by
-    ``power_iterations`` steps of the power method on the KL's Hessian, started from a random direction
-    and probed at distance ``xi``. The clean prediction is a constant (no gradient), as in the paper.
-
-    Args:
-        model: maps images ``(N, C, H, W)`` to logits ``(N, K)``.
-        x: the images (labels are not needed: "virtual" adversarial).
-        radius: ``epsilon``, the L2 norm of the perturbation, in pixel units (images in [0, 1]).
-        xi: the probe distance. The paper's 1e-6 is meant for float64: in float32 the KL at that
-            distance (about xi^2) drowns in rounding, and the power step returns noise.
-    """
-    with torch.no_grad():
-        p_clean = F.softmax(model(x), dim=1)
-    d = _unit_directions(torch.randn_like(x))
-    for _ in range(power_iterations):
-        d.requires_grad_(True)
-        kl = F.kl_div(F.log_softmax(model(x + xi * d), dim=1), p_clean, reduction="batchmean")
-        (grad,) = torch.autograd.grad(kl, d)
-        d = _unit_directions(grad.detach())
-    return F.kl_div(F.log_softmax(model(x + radius * d), dim=1), p_clean, reduction="batchmean")
+from tlcourse.library.modules import (
+    colour_and_shift,
+    confident_consistency_loss,
+    dann_lambda,
+    entropy_loss,
+    virtual_adversarial_loss,
+)
 
 
 class EntropyMinimization(DANN):
@@ -193,58 +155,11 @@ class DIRTT(Method):
         return {"entropy": ent.item(), "vat_target": vat.item(), "teacher_kl": kl.item()}
 
 
-def confident_consistency_loss(
-    clean_logits: torch.Tensor, augmented_logits: torch.Tensor, threshold: float = 0.95
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """FixMatch's loss on unlabelled images: the clean prediction, where it is confident, labels the augmented copy.
-
-    ``(1/N) sum_i 1[max_k p_ik >= threshold] * CE(augmented_logits_i, argmax_k p_ik)``, with
-    ``p = softmax(clean_logits)`` a constant (no gradient flows into the pseudo-label).
-
-    Args:
-        clean_logits: ``(N, K)`` logits of the clean images.
-        augmented_logits: ``(N, K)`` logits of their augmented copies, in the same order.
-        threshold: the confidence a prediction needs to become a label (FixMatch's 0.95).
-
-    Returns:
-        ``(loss, mask_rate)``: the 0-dim loss (unconfident images count as 0, so it is 0 when none is
-        confident) and the share of images that were confident enough.
-    """
-    if clean_logits.shape != augmented_logits.shape:
-        raise ValueError(f"clean and augmented logits must match, got {tuple(clean_logits.shape)} "
-                         f"and {tuple(augmented_logits.shape)}")
-    confidence, pseudo_label = F.softmax(clean_logits.detach(), dim=1).max(dim=1)
-    mask = (confidence >= threshold).float()
-    loss = (F.cross_entropy(augmented_logits, pseudo_label, reduction="none") * mask).mean()
-    return loss, mask.mean()
-
-
 def _probability(threshold: float) -> float:
     """A confidence threshold, checked: FixMatch's methods refuse one outside [0, 1]."""
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold is a probability, got {threshold}")
     return float(threshold)
-
-
-def colour_and_shift(x: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
-    """The strong augmentation for the digit and garment tasks: shift, then repaint.
-
-    The batch is shifted by up to ``max_shift`` pixels in each direction (one random shift for the
-    batch; edges replicated), then every image gets its own random foreground and background colour
-    (`tlcourse.library.methods.generalization.random_colour_domain`, chapter 5's colour randomisation: the
-    foreground may come out darker than the background, so contrast polarity varies too). What it
-    assumes: a garment or digit keeps its label whatever its colours and their polarity.
-
-    Args:
-        x: ``(N, C, H, W)`` images in [0, 1]; uses the global random generator (`seed_everything`).
-
-    Returns:
-        ``(N, 3, H, W)`` images in [0, 1].
-    """
-    h, w = x.shape[-2:]
-    padded = F.pad(x, (max_shift,) * 4, mode="replicate")
-    top, left = torch.randint(0, 2 * max_shift + 1, (2,)).tolist()
-    return random_colour_domain(padded[..., top : top + h, left : left + w])
 
 
 class FixMatchDANN(DANN):
@@ -317,5 +232,4 @@ class FixMatch(Method):
         return {"class_loss": class_loss.item(), "consistency": consistency.item(), "confident": mask_rate.item()}
 
 
-__all__: Sequence[str] = ["entropy_loss", "virtual_adversarial_loss", "EntropyMinimization", "VADA", "DIRTT",
-                          "confident_consistency_loss", "colour_and_shift", "FixMatchDANN", "FixMatch"]
+__all__: Sequence[str] = ["EntropyMinimization", "VADA", "DIRTT", "FixMatchDANN", "FixMatch"]

@@ -3,8 +3,8 @@
 The pieces every fine-tuning recipe is made of, and nothing that trains (the training recipes, such as
 linear probe then fine-tune, live in `tlcourse.experiments.fine_tuning` on top of `tlcourse.library.train.fit`):
 
-- which parameters train: `freeze`, `unfreeze`, `feature_blocks`, `freeze_blocks`, `trainable_parameters`,
-  `count_trainable`;
+- which parameters train: `freeze`, `unfreeze`, `feature_blocks`, `freeze_blocks`, `trainable_parameters`
+  (`tlcourse.library.models.count_parameters` counts them);
 - a new head for the new classes: `new_head`;
 - staying close to the pretrained model: `pretrained_parameters` and `l2_sp_penalty` (Li, Grandvalet &
   Davoine, ICML 2018), `lwf_loss` (Li & Hoiem, ECCV 2016);
@@ -47,11 +47,6 @@ def unfreeze(module: nn.Module) -> nn.Module:
 def trainable_parameters(module: nn.Module) -> list[nn.Parameter]:
     """The parameters of ``module`` that require gradients: what an optimizer should be given."""
     return [p for p in module.parameters() if p.requires_grad]
-
-
-def count_trainable(module: nn.Module) -> int:
-    """Number of trainable scalars in ``module`` (the sum of ``numel`` over `trainable_parameters`)."""
-    return sum(p.numel() for p in trainable_parameters(module))
 
 
 def feature_blocks(model: FeatureClassifier) -> list[nn.Sequential]:

@@ -3,7 +3,9 @@
 Unlike domain adaptation, no target image is available while training. The methods here follow
 DomainBed's contract (Gulrajani & Lopez-Paz, ICLR 2021): each step gets **one labelled minibatch per
 training domain**, ``update(minibatches, progress) -> dict of losses``, and ``predict(x)`` classifies.
-`fit_domains` runs any of them; `leave_one_domain_out` holds out each domain in turn.
+`tlcourse.library.train.fit_domains` runs any of them; `tlcourse.library.train.leave_one_domain_out`
+holds out each domain in turn. The penalties and the colour randomisation are shared building blocks
+(`tlcourse.library.modules`).
 
 Multi-source methods:
 
@@ -27,65 +29,23 @@ Single-source methods make **new domains** from the one they have:
 
 from __future__ import annotations
 
-import copy
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable
 
 import torch
-from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
-from tlcourse.library.data.domain import Domain
-from tlcourse.library.data.domains import photo_blend, rotate_images
-from tlcourse.library.methods.base import Method
-from tlcourse.library.methods.dann import GradientReversal, dann_lambda
+from tlcourse.library.data import Domain, photo_blend, rotate_images
+from tlcourse.library.methods.base import MultiDomainMethod
 from tlcourse.library.models import FeatureClassifier
-from tlcourse.library.train import History, choose_device, evaluate, iterate_minibatches
-
-Minibatches = Sequence[tuple[torch.Tensor, torch.Tensor]]
-T = TypeVar("T")
-
-
-# ------------------------------------------------------------------------------------------------ CORAL
-def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Deep CORAL's distance between the feature covariances of two samples (Sun & Saenko, 2016, eq. 1):
-
-        ``L = ||C_S - C_T||_F^2 / (4 d^2)``,  with  ``C = (X - mean(X))^T (X - mean(X)) / (n - 1)``
-
-    the unbiased covariance of each sample's ``d`` features.
-
-    Args:
-        source: ``(n_s, d)`` features, n_s >= 2; target: ``(n_t, d)`` features, n_t >= 2.
-
-    Returns:
-        0-dim tensor, differentiable in both inputs; 0 for identical samples.
-    """
-    if source.ndim != 2 or target.ndim != 2 or source.shape[1] != target.shape[1]:
-        raise ValueError(f"coral_loss needs two (n, d) feature matrices with the same d, got "
-                         f"{tuple(source.shape)} and {tuple(target.shape)}.")
-    if len(source) < 2 or len(target) < 2:
-        raise ValueError(f"coral_loss needs at least 2 samples per set, got {len(source)} and {len(target)}.")
-    d = source.shape[1]
-
-    def covariance(x: torch.Tensor) -> torch.Tensor:
-        centred = x - x.mean(0, keepdim=True)
-        return centred.T @ centred / (len(x) - 1)
-
-    return (covariance(source) - covariance(target)).pow(2).sum() / (4 * d * d)
-
-
-# ----------------------------------------------------------------------------------- the method contract
-class MultiDomainMethod(Method):
-    """A domain-generalization method: `update` takes one ``(x, y)`` minibatch per training domain."""
-
-    def update(self, minibatches: Minibatches, progress: float) -> dict[str, float]:  # type: ignore[override]
-        """One step on ``[(x_1, y_1), ..., (x_K, y_K)]``, one labelled minibatch per training domain.
-
-        ``progress`` is the fraction of training done, in [0, 1], for schedules.
-        """
-        raise NotImplementedError
+from tlcourse.library.modules import (
+    GradientReversal,
+    MultiDomainDiscriminator,
+    coral_loss,
+    dann_lambda,
+    irm_penalty,
+    random_colour_domain,
+)
 
 
 class ERM(MultiDomainMethod):
@@ -101,13 +61,6 @@ class ERM(MultiDomainMethod):
         loss = F.cross_entropy(self.model(x), y)
         self.step(loss)
         return {"loss": loss.item()}
-
-
-class MultiDomainDiscriminator(nn.Sequential):
-    """A K-way domain classifier: features ``(N, d)`` -> domain logits ``(N, K)`` (fc -> ReLU -> fc)."""
-
-    def __init__(self, num_features: int, num_domains: int, hidden: int = 100) -> None:
-        super().__init__(nn.Linear(num_features, hidden), nn.ReLU(), nn.Linear(hidden, num_domains))
 
 
 class DomainAdversarial(MultiDomainMethod):
@@ -196,17 +149,6 @@ class InterDomainMixup(MultiDomainMethod):
         return {"loss": loss.item()}
 
 
-def irm_penalty(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """IRMv1's penalty for one domain: ``|| d/dw CE(w * logits, y) at w = 1 ||^2`` (Arjovsky et al., eq. 4).
-
-    It is zero when scaling the classifier would not lower this domain's risk: the classifier is then
-    optimal on top of the features for this domain.
-    """
-    scale = torch.ones((), device=logits.device, requires_grad=True)
-    (grad,) = torch.autograd.grad(F.cross_entropy(logits * scale, y), [scale], create_graph=True)
-    return grad.pow(2)
-
-
 class IRM(MultiDomainMethod):
     """Invariant risk minimisation (IRMv1): ``L = mean_k CE_k + lambda * mean_k irm_penalty_k``.
 
@@ -246,28 +188,6 @@ class IRM(MultiDomainMethod):
 
 
 # ----------------------------------------------------------------------------- new domains from one domain
-def random_colour_domain(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Paint every image with its own random foreground and background colour: a new domain per batch.
-
-        ``gray = mean over channels of x``;  ``fg, bg ~ U[0, 1]^3`` per image;
-        ``out = bg + (fg - bg) * gray``
-
-    A dark foreground on a bright background is an inversion, so colour *and* contrast polarity vary.
-
-    Args:
-        x: ``(N, C, H, W)`` images in [0, 1].
-        generator: draws ``fg`` then ``bg``, each ``torch.rand(N, 3, 1, 1, generator=generator)``.
-
-    Returns:
-        ``(N, 3, H, W)`` images in [0, 1].
-    """
-    n = len(x)
-    gray = x.mean(1, keepdim=True)  # (N, 1, H, W)
-    fg = torch.rand(n, 3, 1, 1, generator=generator).to(x)
-    bg = torch.rand(n, 3, 1, 1, generator=generator).to(x)
-    return bg + (fg - bg) * gray
-
-
 def randomize_domain(x: torch.Tensor, generator: torch.Generator, *, max_degrees: float = 75.0,
                      p_texture: float = 0.3, noise_std: float = 0.15,
                      colour: Callable[[torch.Tensor, torch.Generator], torch.Tensor] = random_colour_domain) -> torch.Tensor:
@@ -363,132 +283,3 @@ class AdversarialAugmentation(MultiDomainMethod):
         loss = F.cross_entropy(self.model(torch.cat([x, x_adv])), torch.cat([y, y]))
         self.step(loss)
         return {"loss": loss.item()}
-
-
-# ---------------------------------------------------------------------------------------- the loops
-def fit_domains(
-    method: MultiDomainMethod,
-    domains: Mapping[str, Domain] | Sequence[Domain],
-    *,
-    epochs: int = 3,
-    batch_size: int = 32,
-    val: Domain | None = None,
-    monitor: Mapping[str, Domain] | None = None,
-    select: bool = False,
-    device: torch.device | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    desc: str = "train",
-) -> History:
-    """Train a `MultiDomainMethod` with one minibatch of ``batch_size`` from every domain per step.
-
-    An epoch is as many steps as the *smallest* domain has full minibatches (a domain smaller than
-    ``batch_size`` gives its whole self each step); each domain's order is reshuffled when it runs out.
-
-    Args:
-        domains: the training domains (K of them: K minibatches per step).
-        val: a labelled validation set *from the training domains* (training-domain validation);
-            ``val_acc`` is recorded after each epoch.
-        monitor: ``{name: Domain}`` evaluated after each epoch too (``{name}_acc``), e.g. the held-out
-            domain's oracle split. They are only looked at, never trained on, and never chosen by
-            unless the caller says it is an oracle.
-        select: keep the parameters of the epoch with the best ``val_acc`` (later epoch on ties)
-            instead of the last; ``history.best_epoch`` tells which.
-        seed: seeds every domain's batch order.
-    """
-    domains = list(domains.values()) if isinstance(domains, Mapping) else list(domains)
-    if not domains:
-        raise ValueError("fit_domains needs at least one training domain.")
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if select and val is None:
-        raise ValueError("select=True chooses the epoch by training-domain validation: pass val=...")
-    device = device or choose_device()
-    method.to(device)
-    generator = torch.Generator().manual_seed(seed)
-
-    def batches(domain: Domain) -> Iterator[torch.Tensor]:
-        size = min(batch_size, len(domain))
-        while True:
-            for idx in iterate_minibatches(len(domain), size, shuffle=True, generator=generator):
-                if len(idx) == size:
-                    yield idx
-
-    streams = [batches(d) for d in domains]
-    steps_per_epoch = max(1, min(len(d) for d in domains) // batch_size)
-    total = epochs * steps_per_epoch
-    history = History()
-    best_acc, best_state = -1.0, None
-    step = 0
-    for epoch in tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False):
-        method.train()
-        sums: dict[str, float] = {}
-        for _ in range(steps_per_epoch):
-            minibatches = []
-            for domain, stream in zip(domains, streams):
-                idx = next(stream)
-                minibatches.append((domain.x[idx].to(device), domain.y[idx].to(device)))
-            for k, v in method.update(minibatches, step / total).items():
-                sums[k] = sums.get(k, 0.0) + v
-            step += 1
-        record = {"epoch": epoch, **{k: v / steps_per_epoch for k, v in sums.items()}}
-        if val is not None:
-            record["val_acc"] = evaluate(method, val, device=device)
-        for name, domain in (monitor or {}).items():
-            record[f"{name}_acc"] = evaluate(method, domain, device=device)
-        history.append(**record)
-        if select and record["val_acc"] >= best_acc:
-            best_acc, best_state, history.best_epoch = record["val_acc"], copy.deepcopy(method.state_dict()), epoch
-    if best_state is not None:
-        method.load_state_dict(best_state)
-    return history
-
-
-def leave_one_domain_out(domains: Mapping[str, Domain],
-                         train_and_test: Callable[[dict[str, Domain], Domain], T]) -> dict[str, T]:
-    """Hold out each domain in turn: train on all the others, test on it.
-
-    Args:
-        domains: ``{name: Domain}``, at least two.
-        train_and_test: ``train_and_test(training_domains, held_out)`` trains a fresh model on
-            ``training_domains`` (a ``{name: Domain}`` dict without the held-out one, in the original
-            order) and returns its result on ``held_out`` (an accuracy, or a dict of numbers).
-
-    Returns:
-        ``{held-out name: result}``, in the order of ``domains``.
-    """
-    if len(domains) < 2:
-        raise ValueError(f"leave-one-domain-out needs at least two domains, got {len(domains)}.")
-    results = {}
-    for held_out in domains:
-        training = {name: domain for name, domain in domains.items() if name != held_out}
-        results[held_out] = train_and_test(training, domains[held_out])
-    return results
-
-
-def split_domains(domains: Mapping[str, Domain], val_fraction: float, seed: int) -> tuple[dict[str, Domain], Domain]:
-    """Split every domain into training and validation parts; the validation parts are pooled.
-
-    Returns:
-        ``({name: training part}, pooled validation Domain)``: the data for training-domain validation.
-    """
-    train, vals = {}, []
-    for i, (name, domain) in enumerate(domains.items()):
-        val, rest = domain.split(val_fraction, seed=seed + i)
-        train[name] = rest
-        vals.append(val)
-    first = vals[0]
-    pooled = Domain("val", torch.cat([v.x for v in vals]), torch.cat([v.y for v in vals]), first.classes)
-    return train, pooled
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters (for tables)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-def describe(method: Any) -> str:
-    """A method's class name and its scalar hyperparameters, for tables and logs."""
-    names = ("lr", "weight", "lambda_max", "alpha", "penalty_weight", "anneal_steps", "gamma", "ascent_steps")
-    params = {n: getattr(method, n) for n in names if hasattr(method, n)}
-    return f"{type(method).__name__}({', '.join(f'{k}={v:g}' for k, v in params.items())})"

@@ -75,12 +75,6 @@ def source_prior(labels: Tensor, num_classes: int) -> Tensor:
     return counts / counts.sum()
 
 
-def weights_to_prior(weights: Tensor, source_prior: Tensor) -> Tensor:
-    """The target prior ``q ∝ w * p`` implied by importance weights (normalised to sum to 1)."""
-    q = weights.double().clamp_min(0) * source_prior.double()
-    return q / q.sum()
-
-
 def em_update(probs: Tensor, source_prior: Tensor, target_prior: Tensor) -> tuple[Tensor, Tensor]:
     """One EM step of Saerens et al. (2002): returns ``(new target prior, adjusted posteriors)``.
 

@@ -16,8 +16,9 @@ import torch
 from torch.nn import functional as F
 
 from tlcourse.library.methods.base import Method
-from tlcourse.library.methods.dann import DANN, domain_labels
+from tlcourse.library.methods.adversarial import DANN
 from tlcourse.library.models import FeatureClassifier, lenet_head
+from tlcourse.library.modules import domain_labels
 
 
 def predict_with_unknown(logits: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -77,7 +78,11 @@ def ova_loss(ova_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def open_entropy(ova_logits: torch.Tensor) -> torch.Tensor:
-    """OVANet's open-set entropy on target images: mean over classes of each binary classifier's entropy."""
+    """OVANet's open-set entropy on target images: mean over classes of each binary classifier's entropy.
+
+    ``(1/N) sum_i (1/K) sum_k H(p_ik(pos), p_ik(neg))``: the entropy of K one-vs-all decisions, not of the
+    K-way prediction (`tlcourse.library.modules.entropy`); ``log`` of ``p + 1e-8``, as in the paper's code.
+    """
     probs = ova_logits.softmax(1)
     return -(probs * torch.log(probs + 1e-8)).sum(1).mean(1).mean()
 

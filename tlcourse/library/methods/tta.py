@@ -18,7 +18,8 @@ import copy
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from tlcourse.library.modules import entropy_loss
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -46,12 +47,6 @@ def use_batch_statistics(model: nn.Module) -> nn.Module:
 def bn_adapted(model: nn.Module) -> nn.Module:
     """A copy of ``model`` that normalises each test batch with its own statistics (BN adaptation)."""
     return use_batch_statistics(copy.deepcopy(model)).eval()
-
-
-def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy of the softmax of each row, ``(N,)`` in nats."""
-    log_p = F.log_softmax(logits, dim=1)
-    return -(log_p.exp() * log_p).sum(1)
 
 
 def tent_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -107,7 +102,7 @@ class Tent(nn.Module):
         """
         self.model.train()  # batch statistics either way; train mode for layers such as dropout
         for _ in range(self.steps):
-            loss = entropy(self.model(x)).mean()
+            loss = entropy_loss(self.model(x))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

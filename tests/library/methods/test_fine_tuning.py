@@ -10,7 +10,6 @@ from torch import nn
 
 from tlcourse.library.data import Domain
 from tlcourse.library.methods.fine_tuning import (
-    count_trainable,
     distillation_loss,
     feature_blocks,
     freeze,
@@ -23,7 +22,7 @@ from tlcourse.library.methods.fine_tuning import (
     trainable_parameters,
     unfreeze,
 )
-from tlcourse.library.models import FeatureClassifier, build_classifier
+from tlcourse.library.models import FeatureClassifier, build_classifier, count_parameters
 from tlcourse.library.train import evaluate, fit, seed_everything
 
 
@@ -45,13 +44,13 @@ def requires_grad_pattern(model: nn.Module) -> dict[str, bool]:
 def test_freeze_unfreeze_and_counting():
     model = build_classifier("lenet", num_classes=4)
     total = sum(p.numel() for p in model.parameters())
-    assert count_trainable(model) == total
+    assert count_parameters(model, trainable=True) == total
     assert freeze(model.features) is model.features
-    assert count_trainable(model) == sum(p.numel() for p in model.head.parameters())
+    assert count_parameters(model, trainable=True) == sum(p.numel() for p in model.head.parameters())
     assert all(not p.requires_grad for p in model.features.parameters())
     assert {id(p) for p in trainable_parameters(model)} == {id(p) for p in model.head.parameters()}
     unfreeze(model)
-    assert count_trainable(model) == total
+    assert count_parameters(model, trainable=True) == total
 
 
 @pytest.mark.parametrize("arch, sizes", [("lenet", [2, 2]), ("bn_cnn", [3, 3, 3])])

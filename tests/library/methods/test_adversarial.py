@@ -1,0 +1,76 @@
+"""DANN: one training step, the adversarial term's reach, and its arguments."""
+
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from tlcourse.library.methods import DANN
+from tlcourse.library.models import build_classifier
+from tlcourse.library.modules import (
+    annealed_lr,
+    dann_lambda,
+    domain_labels,
+)
+from tlcourse.library.train import seed_everything
+
+
+def _tiny_batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(8, 3, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g), torch.rand(8, 3, 28, 28, generator=g)
+
+
+def test_adversarial_term_reaches_the_feature_extractor():
+    """With the class loss out of the way, the domain loss alone moves the features, reversed."""
+    seed_everything(0)
+    method = DANN(build_classifier("lenet"), lambda_max=1.0, schedule_lambda=False)
+    xs, ys, xt = _tiny_batch()
+    method.grl.lambda_ = 1.0
+    _, domain_loss, _, _ = method.adversarial_losses(xs, ys, xt)
+    domain_loss.backward()
+    grad_through_grl = [p.grad.clone() for p in method.model.features.parameters()]
+    assert any(g.abs().sum() > 0 for g in grad_through_grl), "the domain loss sent no gradient into the features"
+
+    # The same loss without the reversal gives exactly the opposite gradient on the feature extractor.
+    method.zero_grad()
+    features = method.model.features(torch.cat([xs, xt]))
+    F.binary_cross_entropy_with_logits(method.discriminator(features), domain_labels(8, 8)).backward()
+    for reversed_, plain in zip(grad_through_grl, (p.grad for p in method.model.features.parameters())):
+        assert torch.allclose(reversed_, -plain, atol=1e-6)
+
+
+def test_dann_step_changes_features_and_discriminator():
+    seed_everything(0)
+    method = DANN(build_classifier("lenet"))
+    xs, ys, xt = _tiny_batch()
+    before = {k: v.clone() for k, v in method.state_dict().items()}
+    out = method.update(xs, ys, xt, progress=0.5)
+    assert set(out) >= {"class_loss", "domain_loss", "domain_acc", "lambda"}
+    assert math.isclose(out["lambda"], dann_lambda(0.5))
+    assert math.isclose(method.optimizer.param_groups[0]["lr"], annealed_lr(0.5, 1e-3))
+    after = method.state_dict()
+    assert not torch.equal(before["discriminator.0.weight"], after["discriminator.0.weight"])
+    assert not torch.equal(before["model.features.0.weight"], after["model.features.0.weight"])
+
+
+def test_lambda_zero_is_source_only_for_the_features():
+    """With lambda = 0 the domain classifier still learns, but the features get only the class gradient."""
+    xs, ys, xt = _tiny_batch()
+    seed_everything(1)
+    dann = DANN(build_classifier("lenet"), lambda_max=0.0, anneal_lr=False)
+    seed_everything(1)
+    plain = build_classifier("lenet")
+    dann.update(xs, ys, xt, progress=0.7)
+    opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    F.cross_entropy(plain(xs), ys).backward()
+    opt.step()
+    for a, b in zip(dann.model.parameters(), plain.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_bad_arguments_are_clear():
+    with pytest.raises(ValueError, match="lambda_max"):
+        DANN(build_classifier("lenet"), lambda_max=-1)
+    with pytest.raises(ValueError, match="optimizer"):
+        DANN(build_classifier("lenet"), optimizer="rmsprop")
