@@ -1,5 +1,5 @@
 """``--profile full``: the chapter experiments on the real benchmarks, tested on tiny fake benchmark files
-served from the loopback address (see test_data_benchmarks.py), so that CI needs no network."""
+served from the loopback address (the ``serve`` fixture of tests/conftest.py), so that CI needs no network."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from test_data_benchmarks import serve  # noqa: F401  (a fixture)
 from tlcourse.__main__ import main
 from tlcourse.library.data import fetch_benchmark
 from tlcourse.experiments import run_experiment
@@ -42,7 +41,7 @@ def test_every_full_task_names_fetchable_benchmarks_and_a_paper_row():
 
 
 @pytest.mark.parametrize("task, source, target", [("mnist-mnistm", "mnist", "mnist-m"), ("usps-mnist", "usps", "mnist")])
-def test_full_profile_runs_the_chapter_on_the_benchmark_files(serve, task, source, target):  # noqa: F811
+def test_full_profile_runs_the_chapter_on_the_benchmark_files(serve, task, source, target):
     files = {source: serve(source), target: serve(target)}
     for name in files:
         fetch_benchmark(name, progress=False)

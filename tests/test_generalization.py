@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from tlcourse.library.data import Domain
-from tlcourse.library.data.dg import colour_by_label, rotated_family, spurious_colour_family, style_family
+from tlcourse.library.data import Domain, colour_by_label, rotated_family, spurious_colour_family, style_family
 from tlcourse.library.methods.generalization import (
     CORAL,
     ERM,

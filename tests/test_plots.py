@@ -12,7 +12,7 @@ from matplotlib.container import ErrorbarContainer  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from tlcourse.library import plots  # noqa: E402
-from tlcourse.library.data.domain import Domain  # noqa: E402
+from tlcourse.library.data import Domain  # noqa: E402
 
 CLASSES = ("zero", "one", "two")
 

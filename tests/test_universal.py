@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from tlcourse.library.data.class_sets import CLASS_SET_SPLITS, class_set_domain
-from tlcourse.library.data.domain import Domain
+from tlcourse.library.data import CLASS_SET_SPLITS, Domain, class_set_domain
 from tlcourse.library.methods.universal import PADA, OVANet, open_entropy, ova_loss, predict_with_unknown
 from tlcourse.library.metrics import h_score
 from tlcourse.library.models import build_classifier

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tlcourse.library.data.domain import Domain
+from tlcourse.library.data import Domain
 
 
 def seed_everything(seed: int) -> None:

@@ -37,8 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from tlcourse.library.data.domain import Domain
-from tlcourse.library.data.domains import photo_blend, rotate_images
+from tlcourse.library.data import Domain, photo_blend, rotate_images
 from tlcourse.library.methods.base import Method
 from tlcourse.library.methods.dann import GradientReversal, dann_lambda
 from tlcourse.library.models import FeatureClassifier

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .domain import Domain
+from ..domain import Domain
 
 
 def _check_prior(prior: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
