@@ -29,8 +29,8 @@ from ..domain import Domain
 from ..store.benchmarks import find_benchmark, get_benchmark
 from .course_format import choose_subset, to_course_format
 from .fashion_mnist import read_idx
+from .uci_digits import DIGIT_CLASSES
 
-DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 SPLITS = ("train", "test")
 
 
