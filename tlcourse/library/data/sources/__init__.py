@@ -1,4 +1,4 @@
-"""Where images come from: each module reads or makes one kind of data as `Domain` objects.
+"""Where images come from: each module reads or makes one kind of data (as `Domain` objects; the photos as tensors).
 
 Offline: `fashion_mnist` (a local copy), `uci_digits` (bundled with scikit-learn), `font_digits` (rendered
 from matplotlib's fonts), `photos` (scikit-learn's two sample photos). Full benchmarks, fetched once:
