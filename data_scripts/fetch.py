@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.root is not None:
         os.environ["TLCOURSE_DATA"] = str(args.root.expanduser().resolve())
-    from tlcourse.library.data import benchmarks, catalog
+    from tlcourse.library.data import BENCHMARKS, catalog, unverified_sums
 
     if args.list:
         for row in catalog.list_datasets():
@@ -58,11 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     names = list(args.names)
     if args.all:
-        names += [
-            b.name
-            for b in benchmarks.BENCHMARKS.values()
-            if (b.verified or args.allow_unverified) and b.name not in names
-        ]
+        names += [b.name for b in BENCHMARKS.values()
+                  if (b.verified or args.allow_unverified) and b.name not in names]
     if not names:
         print("Name at least one dataset (see --list), or pass --all.", file=sys.stderr)
         return 2
@@ -75,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             folder = catalog.fetch_dataset(name, progress=not args.quiet, allow_unverified=args.allow_unverified)
             print(f"{name}: ready in {folder}")
-            sums = benchmarks.unverified_sums(folder) if name in benchmarks.BENCHMARKS else None
+            sums = unverified_sums(folder) if name in BENCHMARKS else None
             if sums:
                 print(
                     f"  WARNING: {name} has no published checksum; the files were not verified. Their "

@@ -1,5 +1,5 @@
 """``--profile full``: the chapter experiments on the real benchmarks, tested on tiny fake benchmark files
-served from the loopback address (the `serve` fixture of the data tests), so that CI needs no network."""
+served from the loopback address (the ``serve`` fixture of tests/conftest.py), so that CI needs no network."""
 
 from __future__ import annotations
 

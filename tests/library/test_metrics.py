@@ -10,6 +10,7 @@ from tlcourse.library.metrics import (
     gaussian_kernel,
     median_bandwidth,
     mmd2_unbiased,
+    h_score,
     per_class_accuracy,
     proxy_a_distance,
 )
@@ -196,3 +197,20 @@ def test_proxy_a_distance_errors():
         proxy_a_distance(torch.randn(10, 3), torch.randn(10, 4))
     with pytest.raises(ValueError, match="at least 2 samples"):
         proxy_a_distance(torch.randn(1, 3), torch.randn(10, 3))
+
+
+def test_h_score_by_hand():
+    labels = torch.tensor([0, 1, 1, 2, 2, 2])  # 2 = unknown
+    predictions = torch.tensor([0, 0, 1, 2, 2, 0])
+    # known: 2 of 3 right; unknown: 2 of 3 rejected -> H = 2/3
+    assert h_score(predictions, labels, unknown=2) == pytest.approx(2 / 3)
+    predictions = torch.tensor([0, 1, 1, 2, 0, 0])  # known 3/3, unknown 1/3 -> 2 * 1 * 1/3 / (4/3) = 1/2
+    assert h_score(predictions, labels, unknown=2) == pytest.approx(0.5)
+
+
+def test_h_score_punishes_both_trivial_answers():
+    labels = torch.tensor([0, 1, 2, 2])
+    assert h_score(torch.tensor([2, 2, 2, 2]), labels, unknown=2) == 0.0  # all "unknown"
+    assert h_score(torch.tensor([0, 1, 0, 1]), labels, unknown=2) == 0.0  # never "unknown"
+    with pytest.raises(ValueError, match="unknown"):
+        h_score(torch.tensor([0, 1]), torch.tensor([0, 1]), unknown=2)

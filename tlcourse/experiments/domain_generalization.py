@@ -2,7 +2,7 @@
 
 Three experiments, all on Fashion-MNIST:
 
-1. **Many sources, leave one domain out.** Two families of domains (`tlcourse.library.data.dg`): a style family
+1. **Many sources, leave one domain out.** Two families of domains (`tlcourse.library.data.shifts.domain_families`): a style family
    (plain, photo blend, colour, invert, noise; from the training split) and a rotated family (0 to 75
    degrees; from the test split, so that no image is in both families). Each domain is held out in turn;
    ERM, K-way domain-adversarial training, CORAL and inter-domain Mixup train on the others. The epoch is
@@ -27,8 +27,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from tlcourse.library.data import Domain, load_fashion_mnist
-from tlcourse.library.data.dg import STYLES, rotated_family, spurious_colour_family, style_family
+from tlcourse.library.data import STYLES, Domain, load_fashion_mnist, rotated_family, spurious_colour_family, style_family
 from tlcourse.experiments import ExperimentResult, register
 from tlcourse.library.methods import (
     CORAL,

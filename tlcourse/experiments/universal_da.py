@@ -1,7 +1,7 @@
 """Chapter 4b: partial, open-set and universal domain adaptation on class-set splits of Fashion-MNIST.
 
 The source is Fashion-MNIST; the target is the chapter-1 ``noise`` shift of the test images, cut to
-another class set (`tlcourse.library.data.class_sets.CLASS_SET_SPLITS`). In the **partial** setting, plain
+another class set (`tlcourse.library.data.CLASS_SET_SPLITS`). In the **partial** setting, plain
 DANN aligns all ten source classes with a target that has five, and PADA's class weights fix that;
 in the **open-set** and **universal** settings, source-only and DANN reject images with a fixed
 confidence threshold (0.5), OVANet with its learned one-vs-all heads. Every budget and threshold is
@@ -14,8 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 
 
-from tlcourse.library.data import load_fashion_mnist, make_target
-from tlcourse.library.data.class_sets import CLASS_SET_SPLITS, class_set_domain
+from tlcourse.library.data import CLASS_SET_SPLITS, class_set_domain, load_fashion_mnist, make_target
 from tlcourse.experiments import ExperimentResult, register
 from tlcourse.library.methods import DANN, SourceOnly
 from tlcourse.library.methods.universal import PADA, OVANet, predict_with_unknown

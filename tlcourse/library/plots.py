@@ -20,7 +20,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from tlcourse.library.data.domain import Domain
+from tlcourse.library.data import Domain
 
 _DOMAIN_MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*")
 

@@ -1,4 +1,4 @@
-"""Class-set splits, the H-score, PADA's class weights and OVANet's losses."""
+"""PADA's class weights and OVANet's losses."""
 
 from __future__ import annotations
 
@@ -7,45 +7,14 @@ import math
 import pytest
 import torch
 
-from tlcourse.library.data.class_sets import CLASS_SET_SPLITS, class_set_domain
 from tlcourse.library.data import Domain
 from tlcourse.library.methods.universal import PADA, OVANet, open_entropy, ova_loss, predict_with_unknown
-from tlcourse.library.metrics import h_score
 from tlcourse.library.models import build_classifier
 
 
 def toy_domain() -> Domain:
     y = torch.arange(10).repeat(3)
     return Domain("toy", torch.rand(len(y), 3, 28, 28), y, tuple(f"c{i}" for i in range(10)))
-
-
-def test_h_score_by_hand():
-    labels = torch.tensor([0, 1, 1, 2, 2, 2])  # 2 = unknown
-    predictions = torch.tensor([0, 0, 1, 2, 2, 0])
-    # known: 2 of 3 right; unknown: 2 of 3 rejected -> H = 2/3
-    assert h_score(predictions, labels, unknown=2) == pytest.approx(2 / 3)
-    predictions = torch.tensor([0, 1, 1, 2, 0, 0])  # known 3/3, unknown 1/3 -> 2 * 1 * 1/3 / (4/3) = 1/2
-    assert h_score(predictions, labels, unknown=2) == pytest.approx(0.5)
-
-
-def test_h_score_punishes_both_trivial_answers():
-    labels = torch.tensor([0, 1, 2, 2])
-    assert h_score(torch.tensor([2, 2, 2, 2]), labels, unknown=2) == 0.0  # all "unknown"
-    assert h_score(torch.tensor([0, 1, 0, 1]), labels, unknown=2) == 0.0  # never "unknown"
-    with pytest.raises(ValueError, match="unknown"):
-        h_score(torch.tensor([0, 1]), torch.tensor([0, 1]), unknown=2)
-
-
-def test_class_set_domain_maps_private_target_classes_to_unknown():
-    source_classes, target_classes = CLASS_SET_SPLITS["universal"]
-    target = class_set_domain(toy_domain(), target_classes, source_classes)
-    assert target.classes == ("c0", "c1", "c2", "c3", "c4", "c5", "c6", "unknown")
-    assert set(target.y.tolist()) == {3, 4, 5, 6, 7}
-    assert (target.y == 7).sum() == 9  # classes 7, 8, 9, three images each
-    partial = class_set_domain(toy_domain(), *CLASS_SET_SPLITS["partial"][::-1])
-    assert len(partial.classes) == 10 and set(partial.y.tolist()) == {0, 1, 2, 3, 4}
-    with pytest.raises(ValueError):
-        class_set_domain(toy_domain(), [10], range(5))
 
 
 def test_predict_with_unknown_rejects_unconfident_images():

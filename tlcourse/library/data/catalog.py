@@ -1,8 +1,8 @@
 """Every dataset the course knows, for ``python -m tlcourse data list|check|fetch NAME``.
 
 The offline datasets (Fashion-MNIST and the bundled ones) come first; then the full benchmarks of
-:mod:`tlcourse.library.data.benchmarks` (MNIST, SVHN, USPS, MNIST-M, Syn Numbers, Office-31, PACS), which need a
-network once. The command line (written elsewhere) calls :func:`list_datasets`, :func:`check_dataset` and
+:mod:`tlcourse.library.data.store.benchmarks` (MNIST, SVHN, USPS, MNIST-M, Syn Numbers, Office-31, PACS), which
+need a network once. The command line (written elsewhere) calls :func:`list_datasets`, :func:`check_dataset` and
 :func:`fetch_dataset`; notebooks can call them too.
 """
 
@@ -12,8 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import benchmarks, fashion_mnist
-from .roots import DataNotFoundError, download_root
+from .sources import fashion_mnist
+from .sources.font_digits import FONT_FILES, digit_fonts, font_folder
+from .sources.uci_digits import load_uci_digits
+from .store import benchmarks
+from .store.roots import DataNotFoundError, download_root
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,6 @@ def _location(name: str) -> tuple[bool, Path]:
         path = _sklearn_data() / "data" / "digits.csv.gz"
         return path.is_file(), path
     if name == "font-digits":
-        from .fonts import FONT_FILES, font_folder
-
         return any((font_folder() / f).is_file() for f in FONT_FILES), font_folder()
     files = _photo_files()
     return all(p.is_file() for p in files), files[0].parent
@@ -133,8 +134,6 @@ def check_dataset(name: str, echo: Callable[[str], None] = print) -> bool:
         return all(results.values())
     if name == "uci-digits":
         try:
-            from .digits import load_uci_digits
-
             d = load_uci_digits()
             ok, detail = len(d) == 1797, f"{len(d)} images, {d.num_classes} classes"
         except Exception as err:  # report any failure as a line, like the others
@@ -142,8 +141,6 @@ def check_dataset(name: str, echo: Callable[[str], None] = print) -> bool:
         _line(echo, ok, "digits.csv.gz (scikit-learn)", detail)
         return ok
     if name == "font-digits":
-        from .fonts import FONT_FILES, digit_fonts, font_folder
-
         usable = {p.name for p in digit_fonts()}
         for f in FONT_FILES:
             detail = "draws 0-9" if f in usable else f"missing from {font_folder()} or draws no digits"
@@ -167,7 +164,7 @@ def fetch_dataset(name: str, progress: bool = True, allow_unverified: bool = Fal
     """Make a dataset available and return where it is.
 
     Fashion-MNIST and the benchmarks are downloaded and checked if they are not found (see
-    :func:`fetch_fashion_mnist` and :func:`~tlcourse.library.data.benchmarks.fetch_benchmark`); the other
+    :func:`fetch_fashion_mnist` and :func:`~tlcourse.library.data.store.benchmarks.fetch_benchmark`); the other
     datasets ship with scikit-learn or matplotlib, so this only confirms they are there.
 
     Args:

@@ -56,10 +56,6 @@ class Domain:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.x.shape[1:])  # type: ignore[return-value]
-
     def subset(self, index: torch.Tensor, name: str | None = None) -> Domain:
         """The images at ``index`` (a LongTensor of positions or a boolean mask)."""
         return replace(self, name=name or self.name, x=self.x[index], y=self.y[index])

@@ -1,4 +1,4 @@
-"""Domain shifts: deterministic, label-preserving, RGB in [0, 1], and right on hand-checkable inputs."""
+"""Image transforms: deterministic, label-preserving, RGB in [0, 1], and right on hand-checkable inputs."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from tlcourse.library.data import (
     make_target,
     photo_blend,
     rotate,
+    sample_photos,
 )
-from tlcourse.library.data.domains import sample_photos
 
 CLASSES = tuple("abc")
 RANDOM_SHIFTS = {"photo_blend": {}, "colour": {}, "noise": {}, "rotate": {"jitter": 10.0}}

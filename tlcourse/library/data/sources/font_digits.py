@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .digits import DIGIT_CLASSES
-from .domain import Domain
-from .domains import random_contrasting_colours
+from ..colours import random_contrasting_colours
+from ..domain import Domain
+from .uci_digits import DIGIT_CLASSES
 
 # Fonts whose "0".."9" really are lining digits. Left out: the DejaVu "Display" fonts and STIXNonUni /
 # STIXSiz* (no digits at all), LastResort (draws a placeholder box), cmex10 and cmsy10 (math symbols sit

@@ -1,4 +1,4 @@
-"""Label-shift priors and resampling."""
+"""Label priors: the target priors of label shift, and resampling a domain to one."""
 
 from __future__ import annotations
 

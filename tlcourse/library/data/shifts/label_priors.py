@@ -1,4 +1,4 @@
-"""Label shift: the same p(x | y), a different p(y).
+"""Label priors for label shift (the same p(x | y), a different p(y)): target priors, and resampling to one.
 
 A target prior ``q`` (a probability vector over the classes, shape ``(K,)``) is built with one of the
 ``*_prior`` functions, and :func:`resample_to_prior` draws a domain whose class proportions follow it.
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .domain import Domain
+from ..domain import Domain
 
 
 def _check_prior(prior: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:

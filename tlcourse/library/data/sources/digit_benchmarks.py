@@ -6,7 +6,7 @@ digit set comes out as the course's 28x28 RGB: ``size`` resizes (antialiased bil
 turns grayscale into RGB (repeated) or RGB into grayscale (ITU-R 601 luma). ``size=None`` and
 ``channels=None`` keep the native format.
 
-Files are found in ``<root>/<name>/`` (see :func:`~tlcourse.library.data.benchmarks.find_benchmark`); fetch
+Files are found in ``<root>/<name>/`` (see :func:`~tlcourse.library.data.store.benchmarks.find_benchmark`); fetch
 them with ``python -m tlcourse data fetch NAME``. Loading does not hash the files (``data check NAME``
 does); it checks shapes and labels and says to fetch again when a file is damaged.
 
@@ -24,16 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .benchmarks import find_benchmark, get_benchmark
-from .domain import Domain
+from ..domain import Domain
+from ..store.benchmarks import find_benchmark, get_benchmark
+from .course_format import choose_subset, to_course_format
 from .fashion_mnist import read_idx
+from .uci_digits import DIGIT_CLASSES
 
-DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 SPLITS = ("train", "test")
-_LUMA = torch.tensor([0.299, 0.587, 0.114])
-_CHUNK = 8192  # images converted at a time, so the float copy never doubles the memory of a big set
 
 
 def _check_split(split: str) -> None:
@@ -45,49 +43,9 @@ def _refetch(name: str) -> str:
     return f"Delete it and run   {get_benchmark(name).fetch_command}   to get a good copy."
 
 
-def _choose(n: int, limit: int | None, seed: int) -> torch.Tensor | None:
-    """Positions of a seeded random subset of ``limit`` images (None: keep all, in order)."""
-    if limit is None or limit >= n:
-        return None
-    if limit <= 0:
-        raise ValueError(f"limit must be positive, got {limit}")
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit]
-
-
-def to_course_format(images: torch.Tensor, size: int | None = 28, channels: int | None = 3) -> torch.Tensor:
-    """uint8 images ``(N, C, H, W)`` as float32 in [0, 1], resized to ``size`` x ``size`` with ``channels``.
-
-    Args:
-        images: uint8 tensor, C = 1 or 3.
-        size: side of the output images (antialiased bilinear resize), or None to keep H x W.
-        channels: 3 (grayscale is repeated), 1 (RGB becomes ITU-R 601 luma), or None to keep C.
-
-    Returns:
-        float32 tensor ``(N, channels or C, size or H, size or W)`` in [0, 1].
-    """
-    if images.ndim != 4 or images.dtype != torch.uint8 or images.shape[1] not in (1, 3):
-        raise ValueError(f"expected uint8 images (N, 1 or 3, H, W), got {images.dtype} {tuple(images.shape)}")
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
-    if size is not None and size < 1:
-        raise ValueError(f"size must be positive, got {size}")
-    n, c, h, w = images.shape
-    c_out = c if channels is None else channels
-    h_out, w_out = (h, w) if size is None else (size, size)
-    out = torch.empty(n, c_out, h_out, w_out)
-    for s in range(0, n, _CHUNK):
-        x = images[s:s + _CHUNK].to(torch.float32).div_(255.0)
-        if c == 3 and c_out == 1:
-            x = torch.einsum("nchw,c->nhw", x, _LUMA).unsqueeze(1)
-        if (h, w) != (h_out, w_out):
-            x = F.interpolate(x, size=(h_out, w_out), mode="bilinear", antialias=True, align_corners=False)
-        out[s:s + _CHUNK] = x.clamp_(0.0, 1.0).expand(-1, c_out, -1, -1)
-    return out
-
-
 def _domain(name: str, images: torch.Tensor, labels: torch.Tensor, size: int | None, channels: int | None,
             limit: int | None, seed: int) -> Domain:
-    keep = _choose(len(labels), limit, seed)
+    keep = choose_subset(len(labels), limit, seed)
     if keep is not None:
         images, labels = images[keep], labels[keep]
     return Domain(name=name, x=to_course_format(images, size, channels), y=labels.to(torch.int64),
@@ -227,7 +185,7 @@ def read_mnist_m(folder: Path, split: str, limit: int | None = None,
                    if parts]
     except (OSError, ValueError, IndexError) as err:
         raise ValueError(f"{labels_file}: unreadable label file ({err}). " + _refetch("mnist-m")) from err
-    keep = _choose(len(listing), limit, seed)
+    keep = choose_subset(len(listing), limit, seed)
     if keep is not None:
         listing = [listing[i] for i in keep.tolist()]
     labels = torch.tensor([label for _, label in listing], dtype=torch.int64)

@@ -1,11 +1,10 @@
-"""The full benchmark datasets: where each file comes from, the sum it must have, and how to fetch it.
+"""The full benchmarks' registry: where each file comes from, the sum it must have, and how to fetch it.
 
-Every dataset ``NAME`` lives in ``<root>/NAME/`` for a root of :func:`~tlcourse.library.data.roots.data_roots`
-(``$TLCOURSE_DATA``, then the user cache). ``python -m tlcourse data fetch NAME`` (or
-:func:`fetch_benchmark`) downloads its files through pooch, checks each against its published sum,
-unpacks archives, and moves the whole into place only when everything checked out (see
-:mod:`tlcourse.library.data.download`). Downloaded files are kept, so ``python -m tlcourse data check NAME`` can
-verify them again later.
+Every dataset ``NAME`` lives in ``<root>/NAME/`` for a root of :func:`~.roots.data_roots` (``$TLCOURSE_DATA``,
+then the user cache). ``python -m tlcourse data fetch NAME`` (or :func:`fetch_benchmark`) downloads its files
+through pooch, checks each against its published sum, unpacks archives, and moves the whole into place only
+when everything checked out (see :mod:`~.download`). Downloaded files are kept, so
+``python -m tlcourse data check NAME`` can verify them again later.
 
 Where the sums come from (every sum was published by someone else; none was invented here):
 
@@ -26,7 +25,7 @@ pacs           none       no sum is published for any plain-HTTP copy: fetch nee
 =============  =========  ========================================================================
 
 The loaders that turn these files into :class:`~tlcourse.library.data.domain.Domain` objects are in
-:mod:`tlcourse.library.data.digits_benchmarks` and :mod:`tlcourse.library.data.object_benchmarks`.
+:mod:`tlcourse.library.data.sources` (``digit_benchmarks``, ``object_benchmarks``, ``benchmark_loader``).
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .download import UNVERIFIED_SUMS_FILE, Remote, Source, check_files, published, staged_fetch
+from .image_folders import DOMAINS, find_domain_folder
 from .roots import DataNotFoundError, data_roots, download_root
 
 FETCH_SCRIPT = "python data_scripts/fetch.py"
@@ -221,7 +221,7 @@ OFFICE31 = Benchmark(
                    "&export=download&confirm=t", "md5:1b536d114869a5a8aa4580b89e9758fb"),
         ), unpack="tar"),
     ),
-    expected=(),  # the archive layouts differ; object_benchmarks.find_domain_folder looks inside
+    expected=(),  # the archive layouts differ; image_folders.find_domain_folder looks inside
     homepage="https://faculty.cc.gatech.edu/~judy/domainadapt/",
     licence="no licence stated; images from amazon.com and the authors' cameras (research use)",
     hash_source="MD5 only: pytorch-adapt datasets/office31.py (Box); dm_nevis office31 handler (Drive)",
@@ -248,7 +248,7 @@ PACS = Benchmark(
     title="PACS",
     description="9,991 images of 7 classes in four styles: photo, art_painting, cartoon, sketch (Li et al. 2017)",
     files=tuple(published(f"{d}.tgz", None, _PACS_TSINGHUA[d], unpack="tar") for d in _PACS_DOMAINS),
-    expected=(),  # object_benchmarks.find_domain_folder finds <domain>/<class>/ wherever the archive put it
+    expected=(),  # image_folders.find_domain_folder finds <domain>/<class>/ wherever the archive put it
     homepage="https://domaingeneralization.github.io/#data",
     licence="no licence stated; images collected from the web (research use)",
     hash_source="none published for any plain-HTTP copy (fetch needs --allow-unverified)",
@@ -280,9 +280,7 @@ def _complete(bench: Benchmark, folder: Path) -> bool:
         return False
     if bench.expected:
         return all((folder / p).exists() for p in bench.expected)
-    # Image-folder datasets: complete when the loader finds every domain (see object_benchmarks).
-    from .object_benchmarks import DOMAINS, find_domain_folder
-
+    # Image-folder datasets: complete when every domain's class folders are found.
     return all(find_domain_folder(bench.name, folder, d) is not None for d in DOMAINS[bench.name])
 
 
@@ -297,7 +295,7 @@ def find_benchmark(name: str, root: Path | None = None) -> Path:
     Args:
         name: a key of :data:`BENCHMARKS`.
         root: a data root (or the dataset folder itself); by default every folder of
-            :func:`~tlcourse.library.data.roots.data_roots` is tried in order.
+            :func:`~tlcourse.library.data.store.roots.data_roots` is tried in order.
 
     Raises:
         DataNotFoundError: no complete copy; the message lists the folders searched, the fetch
@@ -323,12 +321,12 @@ def fetch_benchmark(name: str, root: Path | None = None, progress: bool = True,
     """Return the folder of benchmark ``name``, downloading, checking and unpacking it first if needed.
 
     All or nothing: files are checked against their published sums in a staging folder and moved into
-    ``<root>/<name>/`` only when all of them passed (see :func:`tlcourse.library.data.download.staged_fetch`).
+    ``<root>/<name>/`` only when all of them passed (see :func:`tlcourse.library.data.store.download.staged_fetch`).
 
     Args:
         name: a key of :data:`BENCHMARKS`.
         root: the data root to look in and download to; by default every root is searched and
-            downloads go to :func:`~tlcourse.library.data.roots.download_root`.
+            downloads go to :func:`~tlcourse.library.data.store.roots.download_root`.
         progress: show a progress bar per file.
         allow_unverified: download files that have no published sum (PACS); their measured SHA-256 is
             written to ``UNVERIFIED-SHA256SUMS`` in the dataset folder.
@@ -381,29 +379,3 @@ def unverified_sums(folder: Path) -> str | None:
     """The text of ``UNVERIFIED-SHA256SUMS`` in ``folder``, or None when there is none."""
     path = Path(folder) / UNVERIFIED_SUMS_FILE
     return path.read_text() if path.is_file() else None
-
-
-def load_benchmark(name: str, part: str, **options):
-    """One split or domain of a benchmark as a :class:`~tlcourse.library.data.domain.Domain`: the single entry
-    point a ``--profile full`` experiment can map its domain names onto.
-
-    Args:
-        name: a key of :data:`BENCHMARKS`.
-        part: the split of a digit set (``"train"``, ``"test"``) or the domain of an image-folder set
-            (``"amazon"``, ``"sketch"``, ...).
-        options: passed on: ``size``, ``channels``, ``limit``, ``seed``, ``root`` for digits
-            (:mod:`tlcourse.library.data.digits_benchmarks`); ``image_size``, ``limit``, ``seed``, ``root`` for
-            Office-31 and PACS (:mod:`tlcourse.library.data.object_benchmarks`).
-
-    Example:
-        ``load_benchmark("svhn", "train", size=28, channels=3, limit=20_000)``
-    """
-    from .digits_benchmarks import DIGIT_LOADERS
-    from .object_benchmarks import DOMAINS, load_image_domain
-
-    get_benchmark(name)
-    if name in DIGIT_LOADERS:
-        return DIGIT_LOADERS[name](part, **options)
-    if name in DOMAINS:
-        return load_image_domain(name, part, **options)
-    raise ValueError(f"{name!r} has no loader")  # every benchmark has one; kept for new entries

@@ -1,4 +1,5 @@
-"""Data roots, and fetching Fashion-MNIST through pooch from a local HTTP server (no internet)."""
+"""Fashion-MNIST: reading idx files, finding a copy in the data roots, fetching it through pooch from a local
+HTTP server (no internet), and loading Debian's copy."""
 
 from __future__ import annotations
 
@@ -15,19 +16,19 @@ from functools import partial
 import numpy as np
 import pooch
 import pytest
+import torch
 
 from tlcourse.library.data import (
     ChecksumError,
     DataNotFoundError,
     check_fashion_mnist,
-    data_roots,
-    download_root,
     fetch_fashion_mnist,
     find_fashion_mnist,
     load_fashion_mnist,
+    read_idx,
     sha256_file,
 )
-from tlcourse.library.data import fashion_mnist as fm
+from tlcourse.library.data.sources import fashion_mnist as fm
 
 FETCH = "python -m tlcourse data fetch fashion-mnist"
 
@@ -38,20 +39,66 @@ def idx_bytes(array: np.ndarray) -> bytes:
         array.astype(np.uint8).tobytes()
 
 
-# ----------------------------------------------------------------------------------------------- roots
-def test_data_roots_order_follows_env(isolated_data_roots, monkeypatch):
-    env, xdg, system = isolated_data_roots["env"], isolated_data_roots["xdg"], isolated_data_roots["system"]
-    assert data_roots() == [env, xdg / "tlcourse", system]
-    assert download_root() == env
-    monkeypatch.delenv("TLCOURSE_DATA")
-    assert data_roots() == [xdg / "tlcourse", system]
-    assert download_root() == xdg / "tlcourse"
+def test_read_idx_known_answer(tmp_path):
+    # idx3 of uint8, shape (2, 2, 3), written by hand: magic 0x00000803 then the three sizes.
+    payload = bytes.fromhex("00000803" "00000002" "00000002" "00000003") + bytes(range(12))
+    (tmp_path / "a-idx3-ubyte").write_bytes(payload)
+    (tmp_path / "a-idx3-ubyte.gz").write_bytes(gzip.compress(payload))
+    for name in ("a-idx3-ubyte", "a-idx3-ubyte.gz"):
+        a = read_idx(tmp_path / name)
+        assert a.dtype == np.uint8 and a.shape == (2, 2, 3)
+        assert a[1, 0, 2] == 8 and a.ravel().tolist() == list(range(12))
+    # idx1 of big-endian int32: values must come out in native order.
+    (tmp_path / "b").write_bytes(bytes.fromhex("00000c01" "00000003") + struct.pack(">3i", 1, 256, -1))
+    assert read_idx(tmp_path / "b").tolist() == [1, 256, -1]
 
 
-def test_sha256_file_known_answer(tmp_path):
-    path = tmp_path / "abc.txt"
-    path.write_bytes(b"abc")
-    assert sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):
+    payload = bytes.fromhex("00000801" "0000000a") + bytes(10)
+    (tmp_path / "short").write_bytes(payload[:-3])
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(tmp_path / "short")
+    (tmp_path / "short.gz").write_bytes(gzip.compress(payload)[:-10])
+    with pytest.raises(ValueError, match="truncated or corrupt.*fetch fashion-mnist"):
+        read_idx(tmp_path / "short.gz")
+    (tmp_path / "png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
+    with pytest.raises(ValueError, match="not an idx file"):
+        read_idx(tmp_path / "png")
+
+
+def test_debian_fashion_mnist_loads_and_checks(debian_fashion_mnist):
+    train = load_fashion_mnist("train", root=debian_fashion_mnist)
+    test = load_fashion_mnist("test", root=debian_fashion_mnist)
+    assert train.x.shape == (60000, 1, 28, 28) and test.x.shape == (10000, 1, 28, 28)
+    assert train.x.dtype == torch.float32 and train.y.dtype == torch.int64
+    assert float(train.x.min()) == 0.0 and float(train.x.max()) == 1.0
+    assert train.class_counts().tolist() == [6000] * 10
+    assert test.class_counts().tolist() == [1000] * 10
+    assert train.classes[0] == "T-shirt/top" and train.classes[9] == "Ankle boot"
+    assert train.name == "fashion-mnist"
+    assert check_fashion_mnist(debian_fashion_mnist) == {
+        "train-images-idx3-ubyte.gz": True, "train-labels-idx1-ubyte.gz": True,
+        "t10k-images-idx3-ubyte.gz": True, "t10k-labels-idx1-ubyte.gz": True,
+    }
+
+
+def test_fashion_mnist_cache_cannot_be_changed_by_callers(debian_fashion_mnist):
+    first = load_fashion_mnist("test", root=debian_fashion_mnist)
+    expected = first.x[:5].clone(), first.y[:5].clone()
+    first.x.zero_()
+    first.y.fill_(3)
+    again = load_fashion_mnist("test", root=debian_fashion_mnist)
+    assert torch.equal(again.x[:5], expected[0]) and torch.equal(again.y[:5], expected[1])
+
+
+def test_bad_split_and_corrupt_copy(tmp_path, debian_fashion_mnist):
+    with pytest.raises(ValueError, match="split"):
+        load_fashion_mnist("validation", root=debian_fashion_mnist)
+    for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+              "t10k-labels-idx1-ubyte"):
+        (tmp_path / f).write_bytes(bytes.fromhex("00000801" "00000001") + b"\x00")
+    assert check_fashion_mnist(tmp_path) == {f + ".gz": False for f in (
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
 
 def test_missing_dataset_names_the_fetch_command(isolated_data_roots):
@@ -82,7 +129,6 @@ def test_first_root_wins_and_partial_copies_are_reported(isolated_data_roots):
     assert find_fashion_mnist() == env_copy
 
 
-# ------------------------------------------------------------------------------- fetching from a fixture
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
@@ -209,21 +255,3 @@ def test_pooch_is_what_downloads(served, tmp_path, monkeypatch):
     monkeypatch.setattr(pooch, "retrieve", lambda *a, **k: calls.append(k["known_hash"]) or real(*a, **k))
     fetch_fashion_mnist(tmp_path / "root", progress=False)
     assert calls == [f"sha256:{f.gz_sha256}" for f in served[2].values()]
-
-
-# ---------------------------------------------------------------------------------------------- catalog
-def test_catalog_reports_missing_data_and_unknown_names(isolated_data_roots):
-    from tlcourse.library.data import catalog
-
-    rows = {row["name"]: row for row in catalog.list_datasets()}
-    assert {"fashion-mnist", "uci-digits", "font-digits", "photos"} <= set(rows)  # then the benchmarks
-    assert rows["fashion-mnist"]["status"] == "missing"
-    assert rows["fashion-mnist"]["location"] == str(isolated_data_roots["env"] / "fashion-mnist")
-    assert rows["photos"]["status"] == "ready"
-    lines: list[str] = []
-    assert catalog.check_dataset("fashion-mnist", echo=lines.append) is False
-    assert FETCH in "\n".join(lines)
-    lines.clear()
-    assert catalog.check_dataset("photos", echo=lines.append) is True and len(lines) == 2
-    with pytest.raises(ValueError, match="fashion-mnist, uci-digits, font-digits, photos"):
-        catalog.fetch_dataset("imagenet")  # (mnist is a known benchmark now)

@@ -1,127 +1,27 @@
-"""The shared download machinery (tlcourse.library.data.download) against a local HTTP server: no internet.
+"""The shared download machinery (`store.download`) against a local HTTP server: no internet.
 
 Each failure mode the full benchmarks can meet is played here on tiny files: a good fetch, a corrupted or
 truncated file, a connection cut mid-body (and the clean restart after it), a dead first host, no network
-at all, a read-only root, an unsafe archive, and files that have no published sum.
+at all, a read-only root, an unsafe archive, and files that have no published sum. The server is the
+``server`` fixture of ``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import io
 import os
-import socket
-import tarfile
-import threading
 import zipfile
-from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tlcourse.library.data import ChecksumError, DataNotFoundError, UnverifiedDataError, sha256_file
-from tlcourse.library.data import download as dl
+from tlcourse.library.data.store import download as dl
 
 FETCH = "python -m tlcourse data fetch demo"
 HINT = "Offline: copy the files into $TLCOURSE_DATA/demo/."
-
-
-# ------------------------------------------------------------------------------------ the fixture server
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves files from a folder; ``server.behaviour[name]`` plays a failure for that file:
-    ``"404"``, ``"cut"`` (headers promise the whole file, half is sent, the connection closes) or
-    ``"cut-once"`` (the same, for the first request only)."""
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        name = self.path.split("?", 1)[0].lstrip("/")
-        self.server.requests.append(name)
-        mode = self.server.behaviour.get(name)
-        if mode == "404":
-            self.send_error(404)
-            return
-        if mode in ("cut", "cut-once"):
-            if mode == "cut-once":
-                del self.server.behaviour[name]
-            data = (Path(self.directory) / name).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data[: len(data) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        super().do_GET()
-
-
-class FileServer:
-    """An HTTP server on 127.0.0.1 (ephemeral port, own thread) serving the files in ``folder``."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(folder)))
-        self.httpd.behaviour = {}
-        self.httpd.requests = []
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    @property
-    def behaviour(self) -> dict[str, str]:
-        return self.httpd.behaviour
-
-    @property
-    def requests(self) -> list[str]:
-        return self.httpd.requests
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
-
-    def add(self, name: str, data: bytes) -> str:
-        """Serve ``data`` as ``name``; returns its SHA-256."""
-        (self.folder / name).write_bytes(data)
-        return hashlib.sha256(data).hexdigest()
-
-    def __enter__(self) -> FileServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # never send local requests through a proxy
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    folder = tmp_path / "served"
-    folder.mkdir()
-    with FileServer(folder) as s:
-        yield s
-
-
-def dead_url(name: str = "x") -> str:
-    """A URL on 127.0.0.1 where nothing listens (a port bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/{name}"
-
-
-# -------------------------------------------------------------------------------------------- archives
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def zip_bytes(files: dict[str, bytes]) -> bytes:
@@ -133,7 +33,7 @@ def zip_bytes(files: dict[str, bytes]) -> bytes:
 
 
 @pytest.fixture
-def demo(server):
+def demo(server, tar_gz):
     """Four files of every kind: plain, tar.gz, zip and .gz; returns their Remotes (SHA-256 sums)."""
     files = {
         "plain.bin": os.urandom(3000),
@@ -150,7 +50,6 @@ def fetch(remotes, base: Path, **kw) -> Path:
     return dl.staged_fetch("demo", remotes, base, progress=False, fetch_command=FETCH, offline_hint=HINT, **kw)
 
 
-# ---------------------------------------------------------------------------------------------- tests
 def test_good_fetch_lands_checks_and_unpacks_everything(demo, tmp_path):
     base = tmp_path / "root"
     folder = fetch(demo, base)
@@ -226,7 +125,7 @@ def test_connection_cut_mid_body_restarts_cleanly(demo, server, tmp_path):
     assert sha256_file(folder / "pack.tar.gz") == demo[1].sources[0].known_hash.split(":")[1]
 
 
-def test_dead_or_missing_first_host_falls_back_to_the_mirror(demo, server, tmp_path):
+def test_dead_or_missing_first_host_falls_back_to_the_mirror(demo, server, tmp_path, dead_url):
     server.behaviour["gone.bin"] = "404"
     remotes = [dl.Remote(r.filename, (dl.Source(dead_url(r.filename), r.sources[0].known_hash),
                                       dl.Source(server.url("gone.bin"), r.sources[0].known_hash), *r.sources),
@@ -234,7 +133,7 @@ def test_dead_or_missing_first_host_falls_back_to_the_mirror(demo, server, tmp_p
     assert all(dl.check_files(fetch(remotes, tmp_path / "root"), demo).values())
 
 
-def test_no_network_gives_a_clear_error_and_writes_nothing(demo, tmp_path):
+def test_no_network_gives_a_clear_error_and_writes_nothing(demo, tmp_path, dead_url):
     remotes = [dl.published(r.filename, r.sources[0].known_hash, dead_url(r.filename)) for r in demo]
     base = tmp_path / "a" / "b" / "root"
     with pytest.raises(DataNotFoundError) as err:
@@ -269,7 +168,7 @@ def test_files_without_a_published_sum_need_explicit_permission(server, tmp_path
     assert dl.check_files(folder, [remote]) == {"raw.bin": None}
 
 
-def test_unsafe_archive_is_refused_and_nothing_stays(server, tmp_path):
+def test_unsafe_archive_is_refused_and_nothing_stays(server, tmp_path, tar_gz):
     evil = tar_gz({"../escaped.txt": b"outside"})
     remote = dl.published("evil.tar.gz", f"sha256:{server.add('evil.tar.gz', evil)}", server.url("evil.tar.gz"),
                           unpack="tar")

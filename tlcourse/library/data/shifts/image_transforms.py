@@ -1,4 +1,4 @@
-"""Domain shifts: seeded transforms that turn a source domain into a target domain.
+"""Image transforms (covariate shift): seeded functions that turn a source domain into a target domain.
 
 Every shift has the signature ``shift(domain, *, seed=0, **params) -> Domain``: it returns a new RGB domain
 (``(N, 3, H, W)`` float32 in [0, 1]) with the same labels and classes and a new name, is deterministic for
@@ -9,37 +9,15 @@ a given seed, and never changes its input. Grayscale inputs are repeated to thre
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .domain import Domain
-
-# ITU-R BT.601 luma weights: how bright a colour looks, used for contrast and for grayscale.
-_LUMA = (0.299, 0.587, 0.114)
-
-
-def random_contrasting_colours(
-    rng: np.random.Generator, n: int, min_contrast: float = 0.3
-) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` random (foreground, background) RGB pairs whose luminances differ by at least ``min_contrast``.
-
-    Returns:
-        Two float64 arrays ``(n, 3)`` in [0, 1]. Pairs are drawn uniformly and redrawn until they pass.
-    """
-    if not 0.0 <= min_contrast < 0.9:
-        raise ValueError(f"min_contrast must lie in [0, 0.9), got {min_contrast}")
-    luma = np.asarray(_LUMA)
-    fg, bg = rng.random((n, 3)), rng.random((n, 3))
-    bad = np.abs((fg - bg) @ luma) < min_contrast
-    while bad.any():
-        k = int(bad.sum())
-        fg[bad], bg[bad] = rng.random((k, 3)), rng.random((k, 3))
-        bad = np.abs((fg - bg) @ luma) < min_contrast
-    return fg, bg
+from ..colours import LUMA, random_contrasting_colours
+from ..domain import Domain
+from ..sources.photos import sample_photos
 
 
 def _one_or_three_channels(domain: Domain) -> torch.Tensor:
@@ -51,22 +29,10 @@ def _grayscale(x: torch.Tensor) -> torch.Tensor:
     """``(N, 1, H, W)`` intensity of 1- or 3-channel images."""
     if x.shape[1] == 1:
         return x
-    return torch.einsum("nchw,c->nhw", x, torch.tensor(_LUMA, dtype=x.dtype)).unsqueeze(1)
+    return torch.einsum("nchw,c->nhw", x, torch.tensor(LUMA, dtype=x.dtype)).unsqueeze(1)
 
 
 # ------------------------------------------------------------------------------------------ photo_blend
-@functools.lru_cache(maxsize=1)
-def sample_photos() -> tuple[torch.Tensor, ...]:
-    """scikit-learn's two bundled photos (china.jpg, flower.jpg) as float32 ``(3, 427, 640)`` in [0, 1]."""
-    from sklearn.datasets import load_sample_images
-
-    photos = tuple(torch.from_numpy(np.array(im)).permute(2, 0, 1).float().div(255.0).contiguous()
-                   for im in load_sample_images().images)
-    for p in photos:
-        p.requires_grad_(False)
-    return photos
-
-
 def photo_blend(domain: Domain, *, seed: int = 0) -> Domain:
     """The MNIST-M recipe (Ganin & Lempitsky, 2015): blend each image with a random photo patch.
 

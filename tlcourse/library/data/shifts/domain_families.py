@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from .domain import Domain
-from .domains import add_noise, colorize, invert, photo_blend, rotate
+from ..domain import Domain
+from .image_transforms import add_noise, colorize, invert, photo_blend, rotate
 
 ROTATIONS: tuple[int, ...] = (0, 15, 30, 45, 60, 75)
 STYLES: tuple[str, ...] = ("plain", "photo_blend", "colour", "invert", "noise")
@@ -59,7 +59,7 @@ def style_family(base: Domain, n_per_domain: int = 1000, *, seed: int = 0,
     """One domain per style (see :data:`STYLES`), each from its own images of ``base``.
 
     ``plain`` is the image as it is (grey, repeated to RGB); the others are chapter 1's seeded shifts
-    (`tlcourse.library.data.domains`), each seeded from ``seed`` and the style's position.
+    (`tlcourse.library.data.shifts.image_transforms`), each seeded from ``seed`` and the style's position.
     """
     makers = {
         "plain": lambda d, s: d.to_rgb().with_images(d.to_rgb().x, "plain"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .domain import Domain
+from ..domain import Domain
 
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 

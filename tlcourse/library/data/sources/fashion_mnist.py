@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .domain import Domain
-from .download import Remote, published, staged_fetch
-from .roots import DataNotFoundError, data_roots, download_root
+from ..domain import Domain
+from ..store.download import Remote, published, staged_fetch
+from ..store.roots import DataNotFoundError, data_roots, download_root
 
 NAME = "fashion-mnist"
 FETCH_COMMAND = "python -m tlcourse data fetch fashion-mnist"

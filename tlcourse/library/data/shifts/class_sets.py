@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .domain import Domain
+from ..domain import Domain
 
 #: ``{setting: (source classes, target classes)}`` over Fashion-MNIST's ten classes.
 CLASS_SET_SPLITS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {

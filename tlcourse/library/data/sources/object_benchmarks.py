@@ -1,10 +1,9 @@
 """Loaders for the object-recognition benchmarks: Office-31 and PACS, one :class:`Domain` per domain.
 
-Both are folders of images, one folder per class. The loader finds ``<domain>/images/<class>/``
-(Office-31) or ``<domain>/<class>/`` (PACS) anywhere up to three levels under ``<root>/<name>/``, so
-the layout of the fetched archives and of copies placed by hand (DomainBed's, TLlib's, the original
-archives) all work. Labels follow the fixed class lists below (alphabetical), not the folders found, so
-a domain missing a class still labels the others the same way.
+Both are folders of images, one folder per class, found where
+:mod:`tlcourse.library.data.store.image_folders` says (the fetched archives and copies placed by hand
+alike). Labels follow that module's fixed class lists (alphabetical), not the folders found, so a domain
+missing a class still labels the others the same way.
 
 Images are resized the way ImageNet backbones expect: the shorter side to ``image_size``, then a centre
 crop to ``image_size`` x ``image_size``. At the default 224 an Office-31 amazon domain is 2,817 x 3 x 224
@@ -13,35 +12,21 @@ x 224 float32, about 1.7 GB; pass a smaller ``image_size`` or ``limit`` for a la
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .benchmarks import find_benchmark, get_benchmark
-from .digits_benchmarks import _choose, to_course_format
-from .domain import Domain
+from ..domain import Domain
+from ..store.benchmarks import find_benchmark, get_benchmark
+from ..store.image_folders import CLASSES, DOMAINS, find_domain_folder
+from .course_format import choose_subset, to_course_format
 
-OFFICE31_CLASSES: tuple[str, ...] = (
-    "back_pack", "bike", "bike_helmet", "bookcase", "bottle", "calculator", "desk_chair", "desk_lamp",
-    "desktop_computer", "file_cabinet", "headphones", "keyboard", "laptop_computer", "letter_tray",
-    "mobile_phone", "monitor", "mouse", "mug", "paper_notebook", "pen", "phone", "printer", "projector",
-    "punchers", "ring_binder", "ruler", "scissors", "speaker", "stapler", "tape_dispenser", "trash_can",
-)
-PACS_CLASSES: tuple[str, ...] = ("dog", "elephant", "giraffe", "guitar", "horse", "house", "person")
-
-CLASSES: dict[str, tuple[str, ...]] = {"office31": OFFICE31_CLASSES, "pacs": PACS_CLASSES}
-DOMAINS: dict[str, tuple[str, ...]] = {
-    "office31": ("amazon", "dslr", "webcam"),
-    "pacs": ("photo", "art_painting", "cartoon", "sketch"),
-}
 _ALIASES: dict[str, dict[str, str]] = {
     "office31": {"a": "amazon", "d": "dslr", "w": "webcam"},
     "pacs": {"p": "photo", "a": "art_painting", "art": "art_painting", "c": "cartoon", "s": "sketch"},
 }
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
-_MAX_DEPTH = 3
 
 
 def domain_name(name: str, domain: str) -> str:
@@ -52,32 +37,6 @@ def domain_name(name: str, domain: str) -> str:
     if canonical not in DOMAINS[name]:
         raise ValueError(f"{name} has the domains {', '.join(DOMAINS[name])}; got {domain!r}")
     return canonical
-
-
-def _class_folder(candidate: Path, classes: tuple[str, ...]) -> Path | None:
-    """``candidate/images`` or ``candidate`` when it holds at least one known class folder."""
-    for inner in (candidate / "images", candidate):
-        if inner.is_dir() and any((inner / c).is_dir() for c in classes):
-            return inner
-    return None
-
-
-def find_domain_folder(name: str, folder: Path, domain: str) -> Path | None:
-    """The folder whose sub-folders are the classes of ``domain``, searched up to three levels under
-    ``folder`` (hidden folders skipped); None when there is none."""
-    folder = Path(folder)
-    classes = CLASSES[name]
-    if not folder.is_dir():
-        return None
-    base_depth = len(folder.parts)
-    for current, subdirs, _ in os.walk(folder):
-        here = Path(current)
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        if here.name == domain and (found := _class_folder(here, classes)) is not None:
-            return found
-        if len(here.parts) - base_depth >= _MAX_DEPTH:
-            subdirs[:] = []
-    return None
 
 
 def _listing(name: str, classes_dir: Path) -> list[tuple[Path, int]]:
@@ -131,7 +90,7 @@ def load_image_domain(name: str, domain: str, *, image_size: int = 224, root: Pa
     if classes_dir is None:  # find_benchmark checked every domain, so only a race gets here
         raise ValueError(f"{folder}: no {domain}/ class folders. {get_benchmark(name).manual}")
     items = _listing(name, classes_dir)
-    keep = _choose(len(items), limit, seed)
+    keep = choose_subset(len(items), limit, seed)
     if keep is not None:
         items = [items[i] for i in keep.tolist()]
     images = np.empty((len(items), image_size, image_size, 3), dtype=np.uint8)

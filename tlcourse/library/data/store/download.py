@@ -80,10 +80,6 @@ class Remote:
         """True when every source has a published sum."""
         return all(s.known_hash for s in self.sources)
 
-    @property
-    def urls(self) -> tuple[str, ...]:
-        return tuple(s.url for s in self.sources)
-
 
 def published(filename: str, known_hash: str | None, *urls: str, size: int | None = None,
               unpack: str | None = None) -> Remote:
