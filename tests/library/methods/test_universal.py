@@ -7,14 +7,8 @@ import math
 import pytest
 import torch
 
-from tlcourse.library.data import Domain
 from tlcourse.library.methods.universal import PADA, OVANet, open_entropy, ova_loss, predict_with_unknown
 from tlcourse.library.models import build_classifier
-
-
-def toy_domain() -> Domain:
-    y = torch.arange(10).repeat(3)
-    return Domain("toy", torch.rand(len(y), 3, 28, 28), y, tuple(f"c{i}" for i in range(10)))
 
 
 def test_predict_with_unknown_rejects_unconfident_images():
