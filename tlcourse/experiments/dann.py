@@ -12,44 +12,42 @@ labels: the ceiling, not a method), then the boundary methods ``entropy_min`` (D
 ``vada`` (DANN + target entropy + VAT), ``dirt_t`` (VADA refined on the target with a teacher) and
 ``fixmatch`` (DANN + FixMatch consistency: confident target predictions label recoloured copies), and
 a control that adapts nothing: ``source_augment``, source only trained on recoloured source images
-(the same augmentation, `tlcourse.library.methods.boundary.colour_and_shift`), which shows what that prior
+(the same augmentation, `tlcourse.library.modules.colour_and_shift`), which shows what that prior
 about the shift is worth without any target image; and ``self_training``, which starts from that
 control's model and self-trains on the target with FixMatch consistency (`FixMatch`), as DIRT-T
 refines VADA: what the unlabelled target adds to the prior.
 
-Selection: every number comes from a **fixed budget** (the config below, the papers' hyperparameters),
+Selection: every number comes from a **fixed budget** (`DANNConfig`, the papers' hyperparameters),
 the last epoch's model; no epoch, checkpoint or hyperparameter is chosen with target labels, with two
 stated exceptions: the augmentation of ``fixmatch`` was picked among three, and the two-phase design
 of ``self_training`` among three ways to add FixMatch to the recoloured source, on development seed 100,
-reading its target labels (`DANNConfig`); the calibration seeds were never used to choose. The source
-validation accuracy is reported next to each row.
+reading its target labels; the calibration seeds were never used to choose. The source validation
+accuracy is reported next to each row. What was tried, and why each value was chosen:
+``docs/decisions/dann.md``.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
 
+from tlcourse.experiments.registry import register, seed_row
+from tlcourse.experiments.results import ExperimentResult
 from tlcourse.library.data import Domain, load_fashion_mnist, load_uci_digits, make_target, render_font_digits
-from tlcourse.experiments import ExperimentResult, register
 from tlcourse.library.methods import DANN, DIRTT, VADA, EntropyMinimization, FixMatch, FixMatchDANN, Method, SourceOnly
 from tlcourse.library.modules import colour_and_shift
 from tlcourse.library.models import FeatureClassifier, build_classifier
-from tlcourse.library.train import History, evaluate, fit, fit_method, seed_everything
+from tlcourse.library.train import History, evaluate, fit, fit_method
 
 TASKS = ("photo-blend", "font-digits")
 #: ``--profile offline`` (the default: the embedded data above) or ``full`` (the real benchmarks, `FULL_TASKS`).
 PROFILES = ("offline", "full")
 
-#: The rows of the chapter's table, in order; ``target_only`` is an oracle (it sees target labels).
-METHODS = ("source_only", "dann", "target_only", "entropy_min", "vada", "dirt_t", "fixmatch", "source_augment",
-           "self_training")
-#: Two-phase rows and the row whose model their second phase refines (the same seed trains the same model).
-FIRST_PHASE = {"dirt_t": "vada", "self_training": "source_augment"}
 
 #: DANN paper, ICML 2015, Table 1, MNIST -> MNIST-M (accuracy, %), shown beside the photo-blend task.
 PAPER_MNIST_M = {"source_only": 57.49, "dann": 81.49, "target_only": 98.91}
@@ -100,103 +98,109 @@ class DANNTask:
     target_test: Domain
 
 
+# ------------------------------------------------------------------------------------------ the rows
+def _source_only(model: FeatureClassifier, config: DANNConfig) -> Method:
+    return SourceOnly(model, lr=config.lr)
+
+
+def _source_augment(model: FeatureClassifier, config: DANNConfig) -> Method:
+    return SourceOnly(model, lr=config.lr, augment=colour_and_shift)
+
+
+def _adversarial(config: DANNConfig) -> dict:
+    """The hyperparameters every domain-adversarial row shares."""
+    return dict(lr=config.lr, lambda_max=config.lambda_max, optimizer=config.optimizer,
+                discriminator_hidden=config.discriminator_hidden)
+
+
+def _dann(model: FeatureClassifier, config: DANNConfig) -> Method:
+    return DANN(model, **_adversarial(config))
+
+
+def _entropy_min(model: FeatureClassifier, config: DANNConfig) -> Method:
+    return EntropyMinimization(model, entropy_weight=config.entropy_weight, **_adversarial(config))
+
+
+def _vada(model: FeatureClassifier, config: DANNConfig) -> Method:
+    return VADA(model, target_weight=config.entropy_weight, source_vat=config.source_vat, radius=config.vat_radius,
+                **_adversarial(config))
+
+
+def _fixmatch(model: FeatureClassifier, config: DANNConfig) -> Method:
+    return FixMatchDANN(model, threshold=config.confidence, consistency_weight=config.consistency_weight,
+                        **_adversarial(config))
+
+
+#: The oracle row: a plain classifier trained by `fit` on the target's labels (the ceiling, not a method).
+ORACLE = "target_only"
+
+#: The rows of the chapter's table, in order: ``{row: factory(model, config) -> Method}`` for the row's
+#: (first) training phase. ``target_only`` is the oracle (`ORACLE`: no method, it sees target labels);
+#: ``dirt_t`` and ``self_training`` start as their first phase's row (`FIRST_PHASE`), then `SECOND_PHASE`.
+METHODS: dict[str, Callable[[FeatureClassifier, DANNConfig], Method] | None] = {
+    "source_only": _source_only,
+    "dann": _dann,
+    ORACLE: None,
+    "entropy_min": _entropy_min,
+    "vada": _vada,
+    "dirt_t": _vada,
+    "fixmatch": _fixmatch,
+    "source_augment": _source_augment,
+    "self_training": _source_augment,
+}
+
+#: Two-phase rows and the row whose model their second phase refines (the same seed trains the same model).
+FIRST_PHASE = {"dirt_t": "vada", "self_training": "source_augment"}
+
+
+def _dirt_t(model: FeatureClassifier, config: DANNConfig) -> tuple[Method, int]:
+    # Refine VADA's classifier on the target alone (the source batch is ignored).
+    return DIRTT(model, lr=config.lr, radius=config.vat_radius), config.dirt_t_epochs
+
+
+def _self_training(model: FeatureClassifier, config: DANNConfig) -> tuple[Method, int]:
+    # FixMatch on the target from the recoloured-source model, source labels kept.
+    refine = FixMatch(model, lr=config.lr, threshold=config.confidence,
+                      consistency_weight=config.consistency_weight, augment=colour_and_shift)
+    return refine, config.self_training_epochs
+
+
+#: The second phase of each two-phase row: ``factory(first phase's model, config) -> (method, epochs)``.
+SECOND_PHASE: dict[str, Callable[[FeatureClassifier, DANNConfig], tuple[Method, int]]] = {
+    "dirt_t": _dirt_t,
+    "self_training": _self_training,
+}
+
+
 @dataclass(frozen=True)
 class DANNConfig:
-    """The chapter's budget and hyperparameters, with the rule that chose each.
-
-    Fixed in advance (the papers', not tuned): the DANN lambda schedule (gamma 10) up to
-    ``lambda_max = 1``, the paper's learning-rate annealing, the paper's MNIST domain classifier
-    (fc 100 -> 1), LeNet, half source and half target in each batch, entropy weight 0.1 and VAT radius 1.
-
-    Chosen on a development seed (100, never the calibration seeds 0-4), by source validation
-    accuracy and the domain classifier's accuracy, never by target labels (issue 4):
-
-    * ``input_norm = "instance"``: each image is standardised per channel (`InstanceStandardize`), as
-      VADA and DIRT-T do for MNIST -> MNIST-M. At 3 epochs it raised DANN's source validation accuracy
-      from 76% to 83% (source only: 84% -> 87%): the grey source and the colour target then no longer
-      differ in mere brightness and contrast per channel.
-    * ``arch = "lenet_bn"``: the paper's LeNet with batch norm after each hidden layer, and each domain
-      sent through it in its own batch (`tlcourse.library.methods.dann.DANN.adversarial_losses`), so that
-      batch norm standardises every domain with its own statistics while training, as Shu et al.'s
-      VADA networks do. At 5 epochs on seed 100, DANN's domain classifier ended at 56% (chance: 50%)
-      against 79% for the plain LeNet, at an equal source validation accuracy (86.7% against 85.8%).
-      That unsupervised signal chose it. We also read that development seed's target accuracy:
-      source only 38.4% (batch norm alone does not help), DANN 41.4% with both domains in one batch
-      (domain classifier 61%), 50.8% with one batch per domain.
-    * ``epochs = 5`` (780 steps): as many as the 5-minute budget of a run allows. DANN's source
-      validation accuracy rose from 83% (3 epochs) to 86% (6) and 88% (10); the longer run did not fit.
-      Measured later, with seed 100's target labels, and not used to choose: at four times the budget
-      (20 epochs for source only, DANN and the oracle) DANN closes 35% of the gap (39.5%, 53.0%, 78.3%),
-      against 31% at 5 epochs. On a digit analog of MNIST -> MNIST-M (font digits -> their photo blend,
-      seeds 100-102) it closes 29% at 5 epochs and 44% at 20. Not the photos: blending with seven
-      natural photos instead of scikit-learn's two (five more from scikit-image's sample data, nearer
-      MNIST-M's 500 from BSDS500) lowered source only (by 3.7-7.1 points) and DANN, but left DANN's
-      share of the gap where it was (27% against 26%, seeds 100-102, 5 epochs). The budget: at the
-      scale of DESIGN.md's prototype (29,000 source and 29,000 target images, seeds 100-102) DANN
-      closes 36% of the gap at 15 epochs (42, 28, 39%; about 15 minutes of one core for the three
-      rows) and 46% at 30 epochs (49, 43, 44%; 43.4%, 61.2%, 82.3% on average; about 29 minutes). So
-      most of the distance to the paper's 58% is the short budget, set by the 5-minute run above.
-      Those two points chose the long budget (`long_config`, ``reproduce dann-long``): 60 epochs at
-      that scale, 35 times this budget. On the calibration seeds 0-4, never run at that scale before,
-      it gave 43.6%, 63.6%, 82.2%: DANN closes 52% of the gap (44 to 58% a seed; 49.5% over seeds
-      0-2 alone), for 36 minutes to an hour of one core a seed (`run_dann_long`).
-    * ``lr = 1e-3`` with Adam: 3e-3 lowered DANN's source validation accuracy (85.8% -> 84.6% at 6 epochs,
-      though the domain classifier fell from 78% to 70%);
-      SGD (lr 0.01, momentum 0.9, the paper's) gave 84.8%; ``lambda_max = 2`` gave 84.0% with the
-      domain classifier no nearer chance (77% against 78%); a wider domain classifier (500, 500) gave
-      86.8% with the domain classifier at 80%. None was a gain on both signals, so the papers' values stay.
-    * ``source_vat = 0`` (VAT on the target only) and ``dirt_t_epochs = 1``: cost, not accuracy. VAT
-      costs three extra passes per batch and per domain; on the source, whose labels already pin the
-      boundary, it is the paper's optional term (``lambda_s``). This keeps VADA at about 2.5 times a
-      DANN step, and the whole run near 5 minutes.
-
-    * ``confidence = 0.95``, ``consistency_weight = 1`` (FixMatch's threshold and ``lambda_u``), not tuned.
-      The strong augmentation of ``fixmatch`` and ``source_augment`` is `colour_and_shift`, chapter 5's
-      colour randomisation: prior knowledge of the shift (the photo blend recolours and flips contrast),
-      stated, not learnt. It was chosen over two others on development seed 100 **with that seed's
-      target labels**, which the calibration seeds never saw: torchvision's RandAugment (FixMatch's own;
-      it has no inversion) gave 50.4%, a shift with random channel gains 56.2%, `colour_and_shift` 65.1%
-      (DANN 48.4%). The ``source_augment`` row is there to show what the prior is worth on its own.
-    * ``self_training_epochs = 2``: FixMatch self-training after ``source_augment``'s training, set before
-      any run and not tuned. The two-phase design was chosen on development seed 100 **with its target
-      labels**, against two joint ones at the same first budget: DANN + FixMatch with recoloured source
-      images too (AdaMatch's recipe, 70.9%), FixMatch with recoloured source images and no domain
-      classifier (72.6%), and the two-phase one (74.6%); the control ``source_augment`` gave 70.2% there.
-
-    Cost: about 460 s of one CPU core for a whole ``reproduce dann`` run (seeds 0-4, ``OMP_NUM_THREADS=1``,
-    two runs side by side on the 2 cores), VADA the slowest row (about 115 s), FixMatch about 75 s,
-    ``self_training`` about 30 s on top of ``source_augment``'s model.
-
-    Outcome (seeds 0-4, ``[dann]`` in ``expected.toml``): on the photo blend DANN beats source only on
-    every seed (49.7% against 41.5%, 22% of the gap to the target-only oracle closed; the paper closed
-    58%; 52% at 35 times the budget, ``[dann-long]``), DANN + entropy likewise (25%), DANN + FixMatch
-    beats DANN on every seed (64.7%, 63%), and the control ``source_augment`` (no target image) reaches
-    66.0% (67%), and ``self_training`` 73.1% (87%), beating that control on every seed (+3.9 to +9.7
-    points). On font digits the boundary methods close 57-65% of the gap, recolouring alone nothing,
-    and ``self_training`` 62%.
+    """The chapter's budget and hyperparameters: the papers' values where they exist, the rest chosen on
+    development seed 100 (never on the calibration seeds 0-4) by source validation accuracy and the domain
+    classifier's accuracy, never by target labels but for the two exceptions of the module's docstring.
+    What was tried for each value, with the measurements behind it: ``docs/decisions/dann.md``.
     """
 
-    task: str = "photo-blend"
-    n_source: int = 10_000
+    task: str = "photo-blend"  # one of `TASKS` (offline), or of `FULL_TASKS` with ``--profile full``
+    n_source: int = 10_000  # labelled source training images
     n_target: int = 10_000  # unlabelled target training images (photo-blend; font-digits uses its UCI split)
     n_val: int = 1_000  # labelled source validation images
     n_test: int = 2_000  # target test images
-    epochs: int = 5
+    epochs: int = 5  # training epochs of every row (first phase of the two-phase rows)
     batch_size: int = 64  # source images per step; as many target images go with them
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    discriminator_hidden: tuple[int, ...] = (100,)
+    lr: float = 1e-3  # learning rate of every row
+    optimizer: str = "adam"  # the domain-adversarial rows': ``"adam"`` or ``"sgd"`` (the paper's)
+    discriminator_hidden: tuple[int, ...] = (100,)  # hidden widths of the domain classifier (the paper's MNIST one)
     arch: str = "lenet_bn"  # LeNet with batch norm, each domain normalised with its own batch statistics
-    input_norm: str | None = "instance"  # per-image standardisation, see above
-    lambda_max: float = 1.0
-    entropy_weight: float = 0.1
-    vat_radius: float = 1.0
-    source_vat: float = 0.0  # VAT on the target only
-    dirt_t_epochs: int = 1
+    input_norm: str | None = "instance"  # per-image, per-channel standardisation (`InstanceStandardize`)
+    lambda_max: float = 1.0  # the largest weight of the reversed domain gradient (the paper's schedule)
+    entropy_weight: float = 0.1  # weight of the target entropy (entropy_min, VADA)
+    vat_radius: float = 1.0  # VAT's perturbation radius (VADA, DIRT-T)
+    source_vat: float = 0.0  # weight of VAT on the source (0: VAT on the target only)
+    dirt_t_epochs: int = 1  # DIRT-T's epochs after VADA's
     self_training_epochs: int = 2  # FixMatch epochs after source_augment's (fixed before any run)
     confidence: float = 0.95  # FixMatch's threshold for a target prediction to become a label
     consistency_weight: float = 1.0  # FixMatch's lambda_u
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = tuple(METHODS)  # the rows to train, in table order (keys of `METHODS`)
 
 
 def make_photo_blend_task(seed: int, config: DANNConfig = DANNConfig()) -> DANNTask:
@@ -252,13 +256,12 @@ LONG_METHODS = ("source_only", "dann", "target_only")
 
 
 def long_config(**overrides) -> DANNConfig:
-    """``reproduce dann-long``: the paper's three rows on the photo blend, at DESIGN.md's prototype scale.
+    """``reproduce dann-long``: the paper's three rows on the photo blend, at the scale of the paper's MNIST
+    task: 29,000 source and 29,000 target images.
 
-    29,000 source and 29,000 target images (with the 1,000 validation images, almost all of Fashion-MNIST's
-    60,000 training images) and 60 epochs: 27,180 steps, 35 times the 780 of the 5-minute budget
-    (`DANNConfig`). Everything else is `DANNConfig`'s. How the budget was chosen is in `DANNConfig`'s
-    ``epochs`` entry: development seeds 100-102, their target labels read at 15 and 30 epochs; seeds 0-4,
-    which measured ``[dann-long]`` in ``expected.toml``, had never been run at this scale.
+    With the 1,000 validation images that is almost all of Fashion-MNIST's 60,000 training images; 60 epochs
+    make 27,180 steps, 35 times the 780 of `DANNConfig`'s budget. Everything else is `DANNConfig`'s. How
+    this budget was chosen (development seeds 100-102, their target labels read): ``docs/decisions/dann.md``.
     """
     return replace(DANNConfig(), **(dict(n_source=29_000, n_target=29_000, epochs=60, methods=LONG_METHODS)
                                     | overrides))
@@ -294,25 +297,11 @@ def make_dann_task(seed: int, config: DANNConfig = DANNConfig()) -> DANNTask:
 
 
 def build_method(name: str, config: DANNConfig, num_classes: int) -> Method:
-    """A fresh model and the method that trains it, with the config's hyperparameters."""
+    """A fresh model and the method that trains it (`METHODS`), with the config's hyperparameters."""
+    if METHODS.get(name) is None:
+        raise ValueError(f"Unknown method {name!r}; choose one of {', '.join(m for m in METHODS if m != ORACLE)}.")
     model = build_classifier(config.arch, num_classes=num_classes, input_norm=config.input_norm)
-    if name == "source_only":
-        return SourceOnly(model, lr=config.lr)
-    if name in ("source_augment", "self_training"):  # self_training's first phase
-        return SourceOnly(model, lr=config.lr, augment=colour_and_shift)
-    adversarial = dict(lr=config.lr, lambda_max=config.lambda_max, optimizer=config.optimizer,
-                       discriminator_hidden=config.discriminator_hidden)
-    if name == "dann":
-        return DANN(model, **adversarial)
-    if name == "entropy_min":
-        return EntropyMinimization(model, entropy_weight=config.entropy_weight, **adversarial)
-    if name in ("vada", "dirt_t"):
-        return VADA(model, target_weight=config.entropy_weight, source_vat=config.source_vat,
-                    radius=config.vat_radius, **adversarial)
-    if name == "fixmatch":
-        return FixMatchDANN(model, threshold=config.confidence, consistency_weight=config.consistency_weight,
-                            **adversarial)
-    raise ValueError(f"Unknown method {name!r}; choose one of {', '.join(METHODS)}.")
+    return METHODS[name](model, config)
 
 
 TOY_CLASSES = ("upper moon", "lower moon")
@@ -362,8 +351,8 @@ def run_method(
     seed's run of that row to refine a copy of it instead of training it again (the same seed gives
     the same model).
     """
-    seed_everything(seed)
-    if name == "target_only":
+    seed_row(seed)
+    if name == ORACLE:
         model = build_classifier(config.arch, num_classes=task.source.num_classes, input_norm=config.input_norm)
         history = fit(model, task.target_train, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                       seed=seed, progress=progress, desc="target_only (oracle)")
@@ -374,20 +363,10 @@ def run_method(
     else:
         method = build_method(name, config, task.source.num_classes)
         history = fit_method(method, task.source, task.target_train.x, epochs=config.epochs, desc=name, **kwargs)
-    if name in FIRST_PHASE:
-        seed_everything(seed)  # phase 2 draws the same random numbers whether phase 1 was trained here or reused
-    if name == "dirt_t":
-        # Phase 2: refine VADA's classifier on the target alone (the source batch is ignored).
-        refine = DIRTT(method.model, lr=config.lr, radius=config.vat_radius)
-        more = fit_method(refine, task.source, task.target_train.x, epochs=config.dirt_t_epochs, desc="dirt_t", **kwargs)
-        history = History(history.records + more.records)
-        method = refine
-    if name == "self_training":
-        # Phase 2: FixMatch on the target from the recoloured-source model, source labels kept.
-        refine = FixMatch(method.model, lr=config.lr, threshold=config.confidence,
-                          consistency_weight=config.consistency_weight, augment=colour_and_shift)
-        more = fit_method(refine, task.source, task.target_train.x, epochs=config.self_training_epochs,
-                          desc="self_training", **kwargs)
+    if name in SECOND_PHASE:
+        seed_row(seed)  # phase 2 draws the same random numbers whether phase 1 was trained here or reused
+        refine, epochs = SECOND_PHASE[name](method.model, config)
+        more = fit_method(refine, task.source, task.target_train.x, epochs=epochs, desc=name, **kwargs)
         history = History(history.records + more.records)
         method = refine
     return method, history
@@ -407,10 +386,8 @@ def run_dann_font_digits(seed: int = 0, config: DANNConfig | None = None, progre
 @register("dann-long", long=True)
 def run_dann_long(seed: int = 0, config: DANNConfig | None = None, progress: bool = True) -> ExperimentResult:
     """The paper's table on the photo blend at 35 times the budget (`long_config`), with expected ranges of
-    its own (``[dann-long]``): 36 minutes of one CPU core a seed on the machine that measured it (DANN 18,
-    source only and the oracle 9 each). That machine was a fast one: it ran ``make course`` in 265 s,
-    where the README's runs took 403 to 454 s, and the same rows at 15 and 30 epochs took 1.6 to 1.9
-    times as long per epoch on the slower one. Allow an hour a seed there."""
+    its own (``[dann-long]``). It runs far longer than the other experiments (its measured cost is
+    ``[dann-long].machine`` in ``expected.toml``), so ``python -m tlcourse benchmark`` leaves it out."""
     result = run_dann(seed, config or long_config(), progress)
     result.experiment = "dann-long"
     return result

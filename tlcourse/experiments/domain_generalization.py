@@ -27,8 +27,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from tlcourse.experiments.registry import register, seed_row
+from tlcourse.experiments.results import ExperimentResult
 from tlcourse.library.data import STYLES, Domain, load_fashion_mnist, rotated_family, spurious_colour_family, style_family
-from tlcourse.experiments import ExperimentResult, register
 from tlcourse.library.methods import (
     CORAL,
     ERM,
@@ -41,9 +42,25 @@ from tlcourse.library.methods import (
     randomize_domain,
 )
 from tlcourse.library.models import FeatureClassifier, build_classifier, mlp_classifier
-from tlcourse.library.train import evaluate, fit_domains, leave_one_domain_out, seed_everything, split_domains
+from tlcourse.library.train import evaluate, fit_domains, leave_one_domain_out, split_domains
 
-MULTI_SOURCE_METHODS = ("erm", "dann", "coral", "mixup")
+#: Multi-source rows: ``{name: factory(model, num_domains, config, distance) -> method}``; ``distance``
+#: replaces CORAL's `coral_loss` when given (the notebook's exercise).
+MULTI_SOURCE_METHODS: dict[str, Callable[..., MultiDomainMethod]] = {
+    "erm": lambda model, num_domains, config, distance: ERM(model, lr=config.lr),
+    "dann": lambda model, num_domains, config, distance: DomainAdversarial(model, num_domains, lr=config.lr,
+                                                                           lambda_max=config.dann_lambda),
+    "coral": lambda model, num_domains, config, distance: CORAL(model, lr=config.lr, weight=config.coral_weight,
+                                                                distance=distance),
+    "mixup": lambda model, num_domains, config, distance: InterDomainMixup(model, lr=config.lr,
+                                                                           alpha=config.mixup_alpha),
+}
+#: The spurious-colour rows: ``{name: factory(model, config) -> method}``, each with the IRM paper's L2.
+SPURIOUS_METHODS: dict[str, Callable[..., MultiDomainMethod]] = {
+    "erm": lambda model, config: ERM(model, lr=config.spurious_lr, weight_decay=config.spurious_weight_decay),
+    "irm": lambda model, config: IRM(model, lr=config.spurious_lr, penalty_weight=config.irm_penalty,
+                                     anneal_steps=config.irm_anneal, weight_decay=config.spurious_weight_decay),
+}
 #: What the notebook runs live: the style family only, ERM and CORAL, and all of the rest.
 NOTEBOOK_RESULTS = ("erm_style", "coral_style", "colored_erm", "colored_irm", "single_source_erm",
                     "single_source_augment")
@@ -51,39 +68,34 @@ NOTEBOOK_RESULTS = ("erm_style", "coral_style", "colored_erm", "colored_irm", "s
 
 @dataclass(frozen=True)
 class DGConfig:
-    """The chapter's budget. Hyperparameters were fixed before any held-out domain was looked at; the
-    learning rate and epochs were set so that ERM's *training-domain* validation accuracy levels off."""
+    """The chapter's budget, fixed before any held-out domain was looked at (``docs/decisions/domain-generalization.md``)."""
 
     n_per_domain: int = 500  # images per domain of the style and rotated families
     val_fraction: float = 0.2  # of each training domain: training-domain validation
     oracle_fraction: float = 0.2  # of the held-out domain: only for the oracle's choice of epoch
-    epochs: int = 4
-    lr: float = 3e-3
+    epochs: int = 4  # epochs per held-out domain (multi-source)
+    lr: float = 3e-3  # Adam's learning rate (multi-source and one source)
     batch_size: int = 16  # per domain and step
-    arch: str = "small_lenet"
-    families: tuple[str, ...] = ("style", "rotated")
-    methods: tuple[str, ...] = MULTI_SOURCE_METHODS
-    dann_lambda: float = 0.1
-    coral_weight: float = 1000.0
-    mixup_alpha: float = 0.2
-    # the spurious colour family (IRM paper's recipe, scaled down)
-    n_spurious: int = 2000  # images per domain
-    spurious_steps: int = 400
-    spurious_batch: int = 256
-    spurious_lr: float = 1e-3
-    spurious_hidden: int = 256
+    arch: str = "small_lenet"  # the multi-source network (`tlcourse.library.models.build_classifier`)
+    families: tuple[str, ...] = ("style", "rotated")  # the domain families, each left out one domain at a time
+    methods: tuple[str, ...] = tuple(MULTI_SOURCE_METHODS)  # the multi-source rows (keys of `MULTI_SOURCE_METHODS`)
+    dann_lambda: float = 0.1  # the largest weight of the K-way domain-adversarial term
+    coral_weight: float = 1000.0  # weight of CORAL's covariance distance
+    mixup_alpha: float = 0.2  # Mixup's Beta(alpha, alpha) mixing weights
+    n_spurious: int = 2000  # images per domain of the spurious colour family (IRM paper's recipe, scaled down)
+    spurious_steps: int = 400  # optimizer steps of ERM and IRM there
+    spurious_batch: int = 256  # images per domain and step there
+    spurious_lr: float = 1e-3  # Adam's learning rate there
+    spurious_hidden: int = 256  # hidden width of the MLP there
     spurious_weight_decay: float = 1e-3  # L2, as in the IRM paper (for ERM too)
-    # The largest penalty of 100, 1e3, 1e4 whose *training* risk stayed below chance (log 2) after the
-    # switch: with 1e3 and 1e4 the network shrank to the constant predictor (see the chapter).
-    irm_penalty: float = 100.0
-    irm_anneal: int = 100
-    # one source
+    irm_penalty: float = 100.0  # IRM's penalty weight after the switch (chosen on training risk)
+    irm_anneal: int = 100  # steps before the switch to the full penalty
     n_single: int = 1600  # plain images of the one source (not in the style family)
-    single_arch: str = "lenet"
-    single_batch: int = 32
-    single_epochs: int = 8
-    augment_fraction: float = 0.75
-    adversarial_steps: int = 3
+    single_arch: str = "lenet"  # the one-source network
+    single_batch: int = 32  # images per step (one source)
+    single_epochs: int = 8  # epochs (one source); the epoch is chosen by the source's validation split
+    augment_fraction: float = 0.75  # share of each batch that domain randomisation repaints
+    adversarial_steps: int = 3  # gradient-ascent steps of adversarial augmentation
 
 
 def make_families(seed: int, config: DGConfig = DGConfig()) -> dict[str, dict[str, Domain]]:
@@ -99,15 +111,9 @@ def make_families(seed: int, config: DGConfig = DGConfig()) -> dict[str, dict[st
 def make_method(name: str, model: FeatureClassifier, num_domains: int, config: DGConfig,
                 distance: Callable | None = None) -> MultiDomainMethod:
     """A multi-source method by name, with the chapter's hyperparameters (``distance``: CORAL's, if not `coral_loss`)."""
-    if name == "erm":
-        return ERM(model, lr=config.lr)
-    if name == "dann":
-        return DomainAdversarial(model, num_domains, lr=config.lr, lambda_max=config.dann_lambda)
-    if name == "coral":
-        return CORAL(model, lr=config.lr, weight=config.coral_weight, distance=distance)
-    if name == "mixup":
-        return InterDomainMixup(model, lr=config.lr, alpha=config.mixup_alpha)
-    raise ValueError(f"Unknown method {name!r}; choose one of {MULTI_SOURCE_METHODS}.")
+    if name not in MULTI_SOURCE_METHODS:
+        raise ValueError(f"Unknown method {name!r}; choose one of {tuple(MULTI_SOURCE_METHODS)}.")
+    return MULTI_SOURCE_METHODS[name](model, num_domains, config, distance)
 
 
 def held_out_trainer(method: str, seed: int, config: DGConfig, progress: bool = False,
@@ -120,7 +126,7 @@ def held_out_trainer(method: str, seed: int, config: DGConfig, progress: bool = 
     """
 
     def train_and_test(training: dict[str, Domain], held_out: Domain) -> dict[str, float]:
-        seed_everything(seed)
+        seed_row(seed)
         train, val = split_domains(training, config.val_fraction, seed)
         oracle_split, test = held_out.split(config.oracle_fraction, seed=seed)
         model = build_classifier(config.arch, num_classes=held_out.num_classes)
@@ -150,12 +156,10 @@ def run_spurious(seed: int, config: DGConfig, progress: bool = False) -> dict[st
     family = spurious_colour_family(load_fashion_mnist("train"), config.n_spurious, seed=seed)
     test = family.pop("test_10")
     results = {}
-    for name in ("erm", "irm"):
-        seed_everything(seed)
+    for name, make in SPURIOUS_METHODS.items():
+        seed_row(seed)
         model = mlp_classifier(test.x[0].numel(), 2, config.spurious_hidden)
-        method = (ERM(model, lr=config.spurious_lr, weight_decay=config.spurious_weight_decay) if name == "erm" else
-                  IRM(model, lr=config.spurious_lr, penalty_weight=config.irm_penalty, anneal_steps=config.irm_anneal,
-                      weight_decay=config.spurious_weight_decay))
+        method = make(model, config)
         steps_per_epoch = config.n_spurious // config.spurious_batch
         fit_domains(method, family, epochs=max(1, config.spurious_steps // steps_per_epoch),
                     batch_size=config.spurious_batch, seed=seed, progress=progress, desc=f"coloured {name}")
@@ -166,15 +170,26 @@ def run_spurious(seed: int, config: DGConfig, progress: bool = False) -> dict[st
 
 def single_source_method(name: str, model: FeatureClassifier, config: DGConfig, seed: int,
                          colour: Callable | None = None) -> MultiDomainMethod:
-    """``erm``, ``augment`` (domain randomisation) or ``adversarial`` (adversarial augmentation)."""
-    if name == "erm":
-        return ERM(model, lr=config.lr)
-    if name == "augment":
-        augment = functools.partial(randomize_domain, colour=colour) if colour else randomize_domain
-        return AugmentedERM(model, augment=augment, lr=config.lr, seed=seed, fraction=config.augment_fraction)
-    if name == "adversarial":
-        return AdversarialAugmentation(model, lr=config.lr, ascent_steps=config.adversarial_steps)
-    raise ValueError(f"Unknown single-source method {name!r}; choose erm, augment or adversarial.")
+    """A one-source method by name (`SINGLE_SOURCE_METHODS`); ``colour`` replaces `random_colour_domain`
+    inside the domain randomisation of ``augment``."""
+    if name not in SINGLE_SOURCE_METHODS:
+        raise ValueError(f"Unknown single-source method {name!r}; choose erm, augment or adversarial.")
+    return SINGLE_SOURCE_METHODS[name](model, config, seed, colour)
+
+
+def _augmented_erm(model: FeatureClassifier, config: DGConfig, seed: int, colour: Callable | None) -> MultiDomainMethod:
+    augment = functools.partial(randomize_domain, colour=colour) if colour else randomize_domain
+    return AugmentedERM(model, augment=augment, lr=config.lr, seed=seed, fraction=config.augment_fraction)
+
+
+#: One-source rows: ``{name: factory(model, config, seed, colour) -> method}``: ERM, domain randomisation
+#: (``augment``) and adversarial augmentation.
+SINGLE_SOURCE_METHODS: dict[str, Callable[..., MultiDomainMethod]] = {
+    "erm": lambda model, config, seed, colour: ERM(model, lr=config.lr),
+    "augment": _augmented_erm,
+    "adversarial": lambda model, config, seed, colour: AdversarialAugmentation(model, lr=config.lr,
+                                                                               ascent_steps=config.adversarial_steps),
+}
 
 
 def unseen_domains(families: dict[str, dict[str, Domain]], source: str = "plain") -> dict[str, Domain]:
@@ -193,7 +208,7 @@ def single_source_domain(seed: int, config: DGConfig = DGConfig()) -> Domain:
 
 
 def run_single_source(seed: int, config: DGConfig, families: dict[str, dict[str, Domain]],
-                      methods: tuple[str, ...] = ("erm", "augment", "adversarial"),
+                      methods: tuple[str, ...] = tuple(SINGLE_SOURCE_METHODS),
                       progress: bool = False, colour: Callable | None = None) -> dict[str, dict[str, float]]:
     """``{method: {unseen domain: accuracy, ..., "source_val": in-domain validation accuracy}}``.
 
@@ -204,7 +219,7 @@ def run_single_source(seed: int, config: DGConfig, families: dict[str, dict[str,
     unseen = unseen_domains(families, "plain")
     results = {}
     for name in methods:
-        seed_everything(seed)
+        seed_row(seed)
         model = build_classifier(config.single_arch, num_classes=source.num_classes)
         method = single_source_method(name, model, config, seed, colour)
         fit_domains(method, [train], epochs=config.single_epochs, batch_size=config.single_batch, val=val,

@@ -10,7 +10,8 @@ handwritten digits.
 Every fine-tuning run here is selected the same honest way: early stopping on a small labelled target
 *validation* split (a few images per class, disjoint from the training labels); the target test split
 only scores. The hyperparameters (learning rates, L2-SP strength, budgets) were fixed while writing the
-chapter on a development split drawn from the target's *training* images, never on the test images.
+chapter on a development split drawn from the target's *training* images, never on the test images
+(``docs/decisions/fine-tuning.md``).
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from tlcourse.experiments.registry import register, seed_row
+from tlcourse.experiments.results import ExperimentResult
 from tlcourse.library.data import Domain, load_fashion_mnist, load_uci_digits, photo_blend
-from tlcourse.experiments import ExperimentResult, register
 from tlcourse.library.methods.fine_tuning import (
     distillation_loss,
     feature_blocks,
@@ -37,14 +40,10 @@ from tlcourse.library.methods.fine_tuning import (
     trainable_parameters,
 )
 from tlcourse.library.models import FeatureClassifier, build_classifier, count_parameters, linear_head, resnet_classifier
-from tlcourse.library.train import History, evaluate, fit, predict, seed_everything
+from tlcourse.library.train import History, evaluate, fit, predict
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # Sandal, Shirt, Sneaker, Bag, Ankle boot
-
-#: The transfer recipes of the chapter, in the order the table shows them.
-METHODS = ("scratch", "linear_probe", "partial_fine_tune", "full_fine_tune", "lp_ft", "l2_sp", "lwf")
-
 
 @dataclass(frozen=True)
 class FineTuningConfig:
@@ -52,36 +51,34 @@ class FineTuningConfig:
     every fine-tuning run starts from a copy of the same pretrained weights.
 
     Fine-tuning runs take at most ``steps`` optimizer steps (``epochs = ceil(steps / batches per
-    epoch)``) and stop early when the validation accuracy has not improved for a third of them.
+    epoch)``) and stop early when the validation accuracy has not improved for a third of them. Why each
+    value: ``docs/decisions/fine-tuning.md``.
     """
 
     n_source: int = 30_000  # labelled source images: all of classes 0-4 of Fashion-MNIST's training set
-    source_epochs: int = 3
-    source_lr: float = 1e-3
-    # The useless source of the negative-transfer row: the first ``n_shuffled`` source images with their
-    # labels permuted. Half the source shows the harm at half the cost (10,000 images did not: the
-    # fine-tuned network then beat scratch on some seeds, seed 0 among them).
-    n_shuffled: int = 15_000
+    source_epochs: int = 3  # pretraining epochs on the source
+    source_lr: float = 1e-3  # pretraining learning rate (Adam)
+    n_shuffled: int = 15_000  # source images, labels permuted, of the negative-transfer row
     n_target_pool: int = 8_000  # target training images: labels are drawn from here; the rest is unlabelled
     n_test: int = 2_000  # target test images: they only score
     labels_per_class: int = 10  # the headline budget
     val_per_class: int = 5  # the small labelled target validation split, for early stopping only
     budgets: tuple[int, ...] = (1, 5, 10, 50)  # labels per class on the learning curve
-    curve_methods: tuple[str, ...] = ("scratch", "linear_probe", "full_fine_tune", "lp_ft")
-    steps: int = 200
-    batch_size: int = 32
+    curve_methods: tuple[str, ...] = ("scratch", "linear_probe", "full_fine_tune", "lp_ft")  # rows of the learning curve
+    steps: int = 200  # the most optimizer steps of one fine-tuning run (`epochs_for`)
+    batch_size: int = 32  # labelled target images per fine-tuning step
     lr: float = 1e-3  # from scratch (the source's own learning rate)
     fine_tune_lr: float = 3e-4  # every layer of a pretrained network: smaller than from scratch
     probe_lr: float = 1e-2  # a new linear head on frozen features
     partial_blocks: int = 1  # partial fine-tuning freezes the first block (LeNet: conv1)
-    l2_sp_alpha: float = 1.0
-    l2_sp_beta: float = 0.01
-    lwf_weight: float = 1.0
-    lwf_temperature: float = 2.0
-    student_widths: tuple[int, ...] = (4, 8, 16)  # batch-norm CNN students (see `student_classifier`)
-    distill_temperature: float = 4.0
-    distill_epochs: int = 2
-    distill_lr: float = 3e-3
+    l2_sp_alpha: float = 1.0  # L2-SP's pull towards the pretrained weights (`l2_sp_penalty`)
+    l2_sp_beta: float = 0.01  # L2-SP's weight decay of the new head
+    lwf_weight: float = 1.0  # weight of LwF's term: the old head's outputs must stay (`lwf_loss`)
+    lwf_temperature: float = 2.0  # LwF's softening temperature
+    student_widths: tuple[int, ...] = (4, 8, 16)  # widths of the thin LeNet students (`student_classifier`)
+    distill_temperature: float = 4.0  # distillation's softening temperature (Hinton et al.)
+    distill_epochs: int = 2  # distillation epochs on the unlabelled target images
+    distill_lr: float = 3e-3  # distillation's learning rate (Adam)
     uci: bool = True  # the farther pair (UCI digits)
     grayscale: bool = True  # photo-blended images averaged to one channel: a third of the first layer's cost
     arch: str = "lenet"  # "lenet", "bn_cnn", or "resnet18" (torchvision's, see `build_network`)
@@ -213,7 +210,7 @@ def pretrain(source: Domain, config: FineTuningConfig, seed: int, *, progress: b
     With ``config.weights="cached"`` training starts from the ImageNet weights; ``source_epochs=0`` then
     keeps them as they are (the source task is ImageNet itself).
     """
-    seed_everything(seed)
+    seed_row(seed)
     model = build_network(config, source.num_classes, source.x.shape[1], pretrained=True)
     if config.source_epochs > 0:
         fit(model, source, epochs=config.source_epochs, lr=config.source_lr, batch_size=64, seed=seed,
@@ -250,51 +247,91 @@ def linear_probe_then_fine_tune(model: FeatureClassifier, labelled: Domain, val:
     return model
 
 
-def transfer(method: str, source_model: FeatureClassifier | None, labelled: Domain, val: Domain,
-             config: FineTuningConfig, seed: int) -> FeatureClassifier:
-    """Train a classifier for the target task with one of `METHODS`; ``source_model`` is left untouched.
-
-    - ``scratch``: a fresh network of the same architecture (``source_model`` is not used);
-    - ``linear_probe``: frozen pretrained features, a new linear head (feature extraction);
-    - ``partial_fine_tune``: the first ``config.partial_blocks`` blocks frozen, the rest trains;
-    - ``full_fine_tune``: every layer trains, at the smaller ``fine_tune_lr``;
-    - ``lp_ft``: `linear_probe_then_fine_tune`;
-    - ``l2_sp``: full fine-tuning plus `l2_sp_penalty` towards the pretrained weights;
-    - ``lwf``: full fine-tuning plus `lwf_loss`: the old head's outputs on target images must stay.
-    """
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
-    seed_everything(seed)
-    num_classes = labelled.num_classes
-    if method == "scratch":
-        model = build_network(config, num_classes, labelled.x.shape[1])
-        fine_tune(model, labelled, val, config, lr=config.lr, seed=seed)
-        return model
+def _pretrained(source_model: FeatureClassifier | None, labelled: Domain, method: str) -> FeatureClassifier:
+    """A copy of the source network with a new head for the target's classes."""
     if source_model is None:
         raise ValueError(f"{method} needs a pretrained source_model.")
-    model = new_head(copy.deepcopy(source_model), num_classes)
-    if method == "linear_probe":
-        freeze_blocks(model, len(feature_blocks(model)))
-        fine_tune(model, labelled, val, config, lr=config.probe_lr, seed=seed)
-    elif method == "partial_fine_tune":
-        freeze_blocks(model, config.partial_blocks)
-        fine_tune(model, labelled, val, config, lr=config.fine_tune_lr, seed=seed)
-    elif method == "full_fine_tune":
-        fine_tune(model, labelled, val, config, lr=config.fine_tune_lr, seed=seed)
-    elif method == "lp_ft":
-        linear_probe_then_fine_tune(model, labelled, val, config, seed)
-    elif method == "l2_sp":
-        reference = pretrained_parameters(model)
-        fine_tune(model, labelled, val, config, lr=config.fine_tune_lr, seed=seed,
-                  regularizer=lambda x, logits: l2_sp_penalty(model, reference, config.l2_sp_alpha, config.l2_sp_beta))
-    elif method == "lwf":
-        teacher = frozen_copy(source_model)
-        old_head = copy.deepcopy(source_model.head)  # LwF trains the old head too
-        fine_tune(model, labelled, val, config, lr=config.fine_tune_lr, seed=seed,
-                  params=trainable_parameters(model) + list(old_head.parameters()),
-                  regularizer=lambda x, logits: config.lwf_weight * lwf_loss(model, old_head, x, teacher(x),
-                                                                            config.lwf_temperature))
+    return new_head(copy.deepcopy(source_model), labelled.num_classes)
+
+
+def _scratch(source_model, labelled, val, config, seed) -> FeatureClassifier:
+    """A fresh network of the same architecture (``source_model`` is not used)."""
+    model = build_network(config, labelled.num_classes, labelled.x.shape[1])
+    fine_tune(model, labelled, val, config, lr=config.lr, seed=seed)
     return model
+
+
+def _linear_probe(source_model, labelled, val, config, seed) -> FeatureClassifier:
+    """Frozen pretrained features, a new linear head (feature extraction)."""
+    model = _pretrained(source_model, labelled, "linear_probe")
+    freeze_blocks(model, len(feature_blocks(model)))
+    fine_tune(model, labelled, val, config, lr=config.probe_lr, seed=seed)
+    return model
+
+
+def _partial_fine_tune(source_model, labelled, val, config, seed) -> FeatureClassifier:
+    """The first ``config.partial_blocks`` blocks frozen, the rest trains."""
+    model = _pretrained(source_model, labelled, "partial_fine_tune")
+    freeze_blocks(model, config.partial_blocks)
+    fine_tune(model, labelled, val, config, lr=config.fine_tune_lr, seed=seed)
+    return model
+
+
+def _full_fine_tune(source_model, labelled, val, config, seed) -> FeatureClassifier:
+    """Every layer trains, at the smaller ``fine_tune_lr``."""
+    model = _pretrained(source_model, labelled, "full_fine_tune")
+    fine_tune(model, labelled, val, config, lr=config.fine_tune_lr, seed=seed)
+    return model
+
+
+def _lp_ft(source_model, labelled, val, config, seed) -> FeatureClassifier:
+    """`linear_probe_then_fine_tune`."""
+    model = _pretrained(source_model, labelled, "lp_ft")
+    return linear_probe_then_fine_tune(model, labelled, val, config, seed)
+
+
+def _l2_sp(source_model, labelled, val, config, seed) -> FeatureClassifier:
+    """Full fine-tuning plus `l2_sp_penalty` towards the pretrained weights."""
+    model = _pretrained(source_model, labelled, "l2_sp")
+    reference = pretrained_parameters(model)
+    fine_tune(model, labelled, val, config, lr=config.fine_tune_lr, seed=seed,
+              regularizer=lambda x, logits: l2_sp_penalty(model, reference, config.l2_sp_alpha, config.l2_sp_beta))
+    return model
+
+
+def _lwf(source_model, labelled, val, config, seed) -> FeatureClassifier:
+    """Full fine-tuning plus `lwf_loss`: the old head's outputs on target images must stay."""
+    model = _pretrained(source_model, labelled, "lwf")
+    teacher = frozen_copy(source_model)
+    old_head = copy.deepcopy(source_model.head)  # LwF trains the old head too
+    fine_tune(model, labelled, val, config, lr=config.fine_tune_lr, seed=seed,
+              params=trainable_parameters(model) + list(old_head.parameters()),
+              regularizer=lambda x, logits: config.lwf_weight * lwf_loss(model, old_head, x, teacher(x),
+                                                                        config.lwf_temperature))
+    return model
+
+
+#: The transfer recipes of the chapter, in the order the table shows them:
+#: ``{name: recipe(source_model, labelled, val, config, seed) -> trained target classifier}``.
+METHODS: dict[str, Callable[..., FeatureClassifier]] = {
+    "scratch": _scratch,
+    "linear_probe": _linear_probe,
+    "partial_fine_tune": _partial_fine_tune,
+    "full_fine_tune": _full_fine_tune,
+    "lp_ft": _lp_ft,
+    "l2_sp": _l2_sp,
+    "lwf": _lwf,
+}
+
+
+def transfer(method: str, source_model: FeatureClassifier | None, labelled: Domain, val: Domain,
+             config: FineTuningConfig, seed: int) -> FeatureClassifier:
+    """Train a classifier for the target task with one of `METHODS` (each recipe's docstring says what it
+    trains), from a seeded start (`seed_row`); ``source_model`` is left untouched."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {tuple(METHODS)}.")
+    seed_row(seed)
+    return METHODS[method](source_model, labelled, val, config, seed)
 
 
 # ------------------------------------------------------------------------------------- distillation
@@ -378,14 +415,14 @@ def run_fine_tuning(seed: int = 0, config: FineTuningConfig | None = None, progr
         transfer("linear_probe", shuffled_model, labelled, val, config, seed), task.target_test)
 
     # Compression: small students learn from the LP-FT model on the unlabelled target images. The teacher
-    # was fixed while writing the chapter, on the development split (see the module's docstring).
+    # was fixed while writing the chapter, on the development split (docs/decisions/fine-tuning.md).
     teacher = models["lp_ft"]
     for width in config.student_widths:
-        seed_everything(seed)
+        seed_row(seed)
         student = student_classifier(width, labelled.x.shape[1], labelled.num_classes)
         fine_tune(student, labelled, val, config, lr=config.lr, seed=seed)
         results[f"student{width}_labels_only"] = evaluate(student, task.target_test)
-        seed_everything(seed)
+        seed_row(seed)
         student = student_classifier(width, labelled.x.shape[1], labelled.num_classes)
         distill(student, teacher, unlabelled.x, config, seed)
         results[f"student{width}_distilled"] = evaluate(student, task.target_test)

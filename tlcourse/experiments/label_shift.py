@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
+from tlcourse.experiments.registry import register, seed_row
+from tlcourse.experiments.results import ExperimentResult
 from tlcourse.library.data import Domain, dirichlet_prior, load_fashion_mnist, one_class_prior, resample_to_prior
-from tlcourse.experiments import ExperimentResult, register
 from tlcourse.library.methods.label_shift import (
     em_prior_adjustment,
     estimate_label_shift_bbse,
@@ -32,7 +33,7 @@ from tlcourse.library.methods.label_shift import (
     weight_squared_error,
 )
 from tlcourse.library.models import build_classifier
-from tlcourse.library.train import extract_features, fit, predict, seed_everything
+from tlcourse.library.train import extract_features, fit, predict
 
 #: The estimators of the chapter, in table order.
 ESTIMATORS = ("bbse", "bbse_soft", "em", "em_ts", "em_calibrated")
@@ -41,15 +42,17 @@ SHIFTS = ("alpha0.1", "alpha1", "alpha10", "one_class")
 
 @dataclass(frozen=True)
 class LabelShiftConfig:
+    """The chapter's budget: one source model per seed, then many cheap targets (``docs/decisions/label-shift.md``)."""
+
     n_train: int = 10_000  # balanced-ish source training images
     n_val: int = 2_000  # labelled source validation: confusion matrix and calibration
     n_target: int = 1_000  # images per target draw
     draws: int = 10  # target priors per shift setting
-    epochs: int = 5
-    lr: float = 1e-3
-    batch_size: int = 64
+    epochs: int = 5  # training epochs of the source model
+    lr: float = 1e-3  # Adam's learning rate (source model and head retraining)
+    batch_size: int = 64  # images per step of the source model
     retrain_epochs: int = 3  # importance-weighted retraining of the head (features frozen)
-    arch: str = "lenet"
+    arch: str = "lenet"  # the source model (`tlcourse.library.models.build_classifier`)
 
 
 def target_priors(num_classes: int, seed: int, draws: int) -> dict[str, list[Tensor]]:
@@ -122,7 +125,7 @@ class LabelShiftSetup:
 
 def prepare_label_shift(seed: int, config: LabelShiftConfig, progress: bool = True) -> LabelShiftSetup:
     """Train the source model (the only expensive step) and compute every output the chapter reuses."""
-    seed_everything(seed)
+    seed_row(seed)
     source = load_fashion_mnist("train").take(config.n_train + config.n_val, seed=seed).to_rgb()
     train, val = source.split(config.n_train / (config.n_train + config.n_val), seed=seed)
     pool = load_fashion_mnist("test").to_rgb()

@@ -11,28 +11,44 @@ fixed in advance; no target label is used except to score.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 
+from tlcourse.experiments.registry import register, seed_row
+from tlcourse.experiments.results import ExperimentResult
 from tlcourse.library.data import CLASS_SET_SPLITS, class_set_domain, load_fashion_mnist, make_target
-from tlcourse.experiments import ExperimentResult, register
 from tlcourse.library.methods import DANN, SourceOnly
 from tlcourse.library.methods.universal import PADA, OVANet, predict_with_unknown
 from tlcourse.library.metrics import accuracy, h_score
 from tlcourse.library.models import build_classifier
-from tlcourse.library.train import fit_method, predict, seed_everything
+from tlcourse.library.train import fit_method, predict
 
 
 @dataclass(frozen=True)
 class UniversalDAConfig:
+    """The chapter's budget, fixed in advance (``docs/decisions/universal-da.md``)."""
+
     n_train: int = 4_000  # source images before the class-set cut
     n_test: int = 3_000  # target images before the cut
-    epochs: int = 3
-    lr: float = 1e-3
-    batch_size: int = 64
-    shift: str = "noise"
+    epochs: int = 3  # training epochs of every row
+    lr: float = 1e-3  # Adam's learning rate of every row
+    batch_size: int = 64  # source images per step; as many target images go with them
+    shift: str = "noise"  # the chapter-1 covariate shift applied to the target (`make_target`)
     threshold: float = 0.5  # confidence below which source-only and DANN say "unknown"
-    arch: str = "lenet"
+    arch: str = "lenet"  # the network of every row (`tlcourse.library.models.build_classifier`)
+
+
+#: ``{row: factory(model, num_classes, config) -> method}``; every row trains with `fit_method`.
+METHODS: dict[str, Callable] = {
+    "source_only": lambda model, num_classes, config: SourceOnly(model, lr=config.lr),
+    "dann": lambda model, num_classes, config: DANN(model, lr=config.lr),
+    "pada": lambda model, num_classes, config: PADA(model, num_classes=num_classes, lr=config.lr),
+    "ova": lambda model, num_classes, config: OVANet(model, num_classes=num_classes, lr=config.lr),
+}
+#: The rows of the partial setting, and of the open-set and universal settings (they reject "unknown").
+PARTIAL_ROWS = ("source_only", "dann", "pada")
+OPEN_ROWS = ("source_only", "dann", "ova")
 
 
 def make_class_set_task(setting: str, seed: int, config: UniversalDAConfig):
@@ -45,12 +61,12 @@ def make_class_set_task(setting: str, seed: int, config: UniversalDAConfig):
 
 
 def train_method(name: str, source, target, config: UniversalDAConfig, seed: int, progress: bool):
-    seed_everything(seed)
+    """Train one row of `METHODS` on the labelled source and the unlabelled target; returns it in eval mode."""
+    if name not in METHODS:
+        raise ValueError(f"Unknown method {name!r}; choose one of {', '.join(METHODS)}.")
+    seed_row(seed)
     model = build_classifier(config.arch, num_classes=source.num_classes)
-    method = {"source_only": lambda: SourceOnly(model, lr=config.lr),
-              "dann": lambda: DANN(model, lr=config.lr),
-              "pada": lambda: PADA(model, num_classes=source.num_classes, lr=config.lr),
-              "ova": lambda: OVANet(model, num_classes=source.num_classes, lr=config.lr)}[name]()
+    method = METHODS[name](model, source.num_classes, config)
     fit_method(method, source, target.x, epochs=config.epochs, batch_size=config.batch_size, seed=seed,
                progress=progress, desc=name)
     return method.eval()
@@ -64,7 +80,7 @@ def run_universal_da(seed: int = 0, config: UniversalDAConfig | None = None, pro
     table: list[tuple[str, dict[str, float | str]]] = []
 
     source, target = make_class_set_task("partial", seed, config)
-    for name in ("source_only", "dann", "pada"):
+    for name in PARTIAL_ROWS:
         method = train_method(name, source, target, config, seed, progress)
         results[f"partial_{name}"] = accuracy(predict(method, target.x), target.y)
         table.append((f"partial: {name}", {"accuracy %": 100 * results[f"partial_{name}"], "H-score %": ""}))
@@ -72,7 +88,7 @@ def run_universal_da(seed: int = 0, config: UniversalDAConfig | None = None, pro
     for setting in ("open_set", "universal"):
         source, target = make_class_set_task(setting, seed, config)
         unknown = source.num_classes
-        for name in ("source_only", "dann", "ova"):
+        for name in OPEN_ROWS:
             method = train_method(name, source, target, config, seed, progress)
             if name == "ova":
                 predicted = method.predict_open(target.x)

@@ -1,10 +1,13 @@
-"""Claimed gains ("method beats baseline") are checked on the difference of one seed's two numbers."""
+"""`tlcourse.experiments.expected`: ranges and their messages, claimed gains checked on the difference of
+one seed's two numbers, and the results page generated from expected.toml."""
 
 from __future__ import annotations
 
 import pytest
 
+from tlcourse.__main__ import main
 from tlcourse.experiments import expected
+from tlcourse.experiments.expected import check_result, expected_range, load_expected
 
 
 def runs(gains, base=0.40):
@@ -53,3 +56,50 @@ def test_every_claimed_gain_is_calibrated_and_excludes_a_tie():
             low, high = table[experiment]["gains"][key]
             mean, _, lowest, _ = table[experiment]["gains_observed"][key]
             assert expected.GAIN_FLOOR <= low <= lowest and mean > 0 and high > low, (experiment, key)
+
+
+def test_check_result_messages():
+    low, high = expected_range("domain-shift", "source")
+    assert check_result("domain-shift", "source", (low + high) / 2) == (low + high) / 2
+    with pytest.raises(AssertionError, match="outside its expected range"):
+        check_result("domain-shift", "source", high + 0.1)
+    with pytest.raises(KeyError, match="known"):
+        expected_range("domain-shift", "nonsense")
+
+
+def test_grading_ranges_apply_only_while_autograding(monkeypatch):
+    from tlcourse.experiments import expected
+
+    data = {"exp": {"ranges": {"acc": [0.8, 0.9]}, "grading_ranges": {"acc": [0.5, 0.7]}}}
+    monkeypatch.setattr(expected, "load_expected", lambda: data)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert expected.expected_range("exp", "acc") == (0.8, 0.9)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert expected.autograding() and expected.expected_range("exp", "acc") == (0.5, 0.7)
+    assert expected.expected_range("exp", "acc", grading=False) == (0.8, 0.9)
+    with pytest.raises(AssertionError):
+        expected.check_result("exp", "acc", 0.85)
+
+
+def test_results_page_shows_every_calibrated_result(capsys):
+    assert main(["expected", "--markdown"]) == 0
+    page = capsys.readouterr().out
+    for experiment, entry in load_expected().items():
+        if not entry.get("observed"):
+            continue
+        assert f"## `{experiment}`" in page
+        for name in entry["observed"]:
+            assert f"| `{name}` |" in page, f"{experiment}.{name} is missing from the results page"
+    mean, sd = load_expected()["domain-shift"]["observed"]["source"][:2]
+    assert f"| `source` | {100 * mean:.1f} ± {100 * sd:.1f} |" in page
+
+
+def test_results_page_in_the_repository_is_up_to_date():
+    from pathlib import Path
+
+    from tlcourse.experiments.expected import results_markdown
+
+    page = Path(__file__).resolve().parents[2] / "RESULTS.md"
+    assert page.read_text() == results_markdown() + "\n", (
+        "RESULTS.md is out of date with tlcourse/experiments/expected.toml: run "
+        "`python -m tlcourse expected --markdown > RESULTS.md`")

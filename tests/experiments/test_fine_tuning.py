@@ -1,4 +1,4 @@
-"""The chapter 2 experiment on tiny budgets: splits, the recipes, the JSON contract, determinism, errors,
+"""`tlcourse.experiments.fine_tuning` on tiny budgets: splits, the recipes, the JSON contract, determinism, errors,
 and the ResNet-18 path with cached weights (a random state_dict under a temporary TORCH_HOME stands in
 for ImageNet's)."""
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from tlcourse.__main__ import main
-from tlcourse.library.data import Domain
 from tlcourse.experiments import fine_tuning as exp
+from tlcourse.library.data import Domain
 from tlcourse.library.models import RESNET18_WEIGHTS_FILE
 from tlcourse.library.train import evaluate
 

@@ -1,4 +1,4 @@
-"""The chapter 3 experiment: tasks, the JSON contract, determinism and the command line's --task."""
+"""`tlcourse.experiments.dann`: tasks, the rows' table, the JSON contract, determinism and --task."""
 
 import json
 import math
@@ -86,11 +86,6 @@ def test_reproduce_writes_every_row(tiny_dann, tmp_path, capsys, task, name):
     printed = capsys.readouterr().out
     assert "gap closed %" in printed and "target_only (oracle)" in printed
     assert ("81.49" in printed) == (task is None)  # the paper's MNIST-M numbers beside the photo-blend task
-
-
-def test_task_option_is_refused_by_single_task_experiments(capsys):
-    assert main(["reproduce", "domain-shift", "--task", "photo-blend"]) == 2
-    assert "without --task" in capsys.readouterr().err
 
 
 def test_font_digits_alias_runs_the_same_experiment(tiny_dann):
