@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     names = list(args.names)
     if args.all:
-        names += [b.name for b in BENCHMARKS.values()
-                  if (b.verified or args.allow_unverified) and b.name not in names]
+        names += [b.name for b in BENCHMARKS.values() if (b.verified or args.allow_unverified) and b.name not in names]
     if not names:
         print("Name at least one dataset (see --list), or pass --all.", file=sys.stderr)
         return 2

@@ -55,11 +55,17 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 @pytest.fixture(scope="session")
 def debian_fashion_mnist() -> Path:
     """Debian's copy of Fashion-MNIST; the test is skipped where the package is not installed."""
-    names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    names = [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
     if not all((DEBIAN_FASHION_MNIST / n).is_file() for n in names):
-        pytest.skip(f"Debian's dataset-fashion-mnist is not installed (no {DEBIAN_FASHION_MNIST}); "
-                    "`sudo apt-get install dataset-fashion-mnist` enables this test")
+        pytest.skip(
+            f"Debian's dataset-fashion-mnist is not installed (no {DEBIAN_FASHION_MNIST}); "
+            "`sudo apt-get install dataset-fashion-mnist` enables this test"
+        )
     return DEBIAN_FASHION_MNIST
 
 
@@ -72,7 +78,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         name = self.path.split("?", 1)[0].lstrip("/")
         self.server.requests.append(name)
         mode = self.server.behaviour.get(name)
@@ -102,8 +108,7 @@ class FileServer:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(folder)))
         self.httpd.behaviour = {}
         self.httpd.requests = []
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def behaviour(self) -> dict[str, str]:
@@ -229,14 +234,20 @@ def fake_files(name: str) -> tuple[dict[str, bytes], dict]:
     if name == "mnist":
         x = {s: RNG.integers(0, 256, (n, 28, 28)) for s, n in (("train", 12), ("test", 6))}
         y = {"train": np.arange(12) % 10, "test": np.arange(6)}
-        files = {"train-images-idx3-ubyte.gz": idx_gz(x["train"]), "train-labels-idx1-ubyte.gz": idx_gz(y["train"]),
-                 "t10k-images-idx3-ubyte.gz": idx_gz(x["test"]), "t10k-labels-idx1-ubyte.gz": idx_gz(y["test"])}
+        files = {
+            "train-images-idx3-ubyte.gz": idx_gz(x["train"]),
+            "train-labels-idx1-ubyte.gz": idx_gz(y["train"]),
+            "t10k-images-idx3-ubyte.gz": idx_gz(x["test"]),
+            "t10k-labels-idx1-ubyte.gz": idx_gz(y["test"]),
+        }
         return files, {"x": x, "y": y}
     if name == "svhn":
         x = {s: RNG.integers(0, 256, (32, 32, 3, n), dtype=np.uint8) for s, n in (("train", 10), ("test", 5))}
         y = {"train": np.arange(10), "test": np.arange(5) + 5}
-        files = {f"{s}_32x32.mat": mat_bytes(x[s], np.where(y[s] == 0, 10, y[s]).reshape(-1, 1).astype(np.uint8))
-                 for s in ("train", "test")}
+        files = {
+            f"{s}_32x32.mat": mat_bytes(x[s], np.where(y[s] == 0, 10, y[s]).reshape(-1, 1).astype(np.uint8))
+            for s in ("train", "test")
+        }
         return files, {"x": x, "y": y}
     if name == "usps":
         x = {s: RNG.integers(0, 256, (n, 16, 16)) for s, n in (("train", 9), ("test", 4))}
@@ -252,22 +263,30 @@ def fake_files(name: str) -> tuple[dict[str, bytes], dict]:
             for i in range(n):
                 members[f"mnist_m/mnist_m_{split}/{i:08d}.png"] = image_bytes(x[split][i], "PNG")
             members[f"mnist_m/mnist_m_{split}_labels.txt"] = "".join(
-                f"{i:08d}.png {y[split][i]}\n" for i in range(n)).encode()
+                f"{i:08d}.png {y[split][i]}\n" for i in range(n)
+            ).encode()
         return {"mnist_m.tar.gz": make_tar_gz(members)}, {"x": x, "y": y}
     if name == "syn-numbers":
         x = {s: torch.randint(0, 256, (n, 32, 32, 3), dtype=torch.uint8) for s, n in (("train", 8), ("test", 3))}
         y = {"train": torch.arange(8), "test": torch.tensor([7, 8, 9])}
         return {f"synth_{s}.pt.gz": saved_tensors(x[s], y[s]) for s in ("train", "test")}, {"x": x, "y": y}
     if name == "office31":  # pytorch-adapt's layout: office31/<domain>/images/<class>/*.jpg
-        counts = {"amazon": {"back_pack": 2, "trash_can": 1, "mug": 1}, "dslr": {"bike": 1, "ruler": 1},
-                  "webcam": {"pen": 2}}
+        counts = {
+            "amazon": {"back_pack": 2, "trash_can": 1, "mug": 1},
+            "dslr": {"bike": 1, "ruler": 1},
+            "webcam": {"pen": 2},
+        }
         members = {}
         for domain, classes in counts.items():
             members.update(make_jpeg_tree(f"office31/{domain}/images", classes))
         return {"office31.tar.gz": make_tar_gz(members)}, {"counts": counts}
     if name == "pacs":  # one archive per domain, <domain>/<class>/*.jpg
-        counts = {"art_painting": {"dog": 2}, "cartoon": {"person": 1, "house": 1}, "photo": {"guitar": 1},
-                  "sketch": {"horse": 3}}
+        counts = {
+            "art_painting": {"dog": 2},
+            "cartoon": {"person": 1, "house": 1},
+            "photo": {"guitar": 1},
+            "sketch": {"horse": 3},
+        }
         return {f"{d}.tgz": make_tar_gz(make_jpeg_tree(d, c)) for d, c in counts.items()}, {"counts": counts}
     raise KeyError(name)
 
@@ -292,15 +311,21 @@ def serve(tmp_path, monkeypatch, isolated_data_roots):
     folder = tmp_path / "served"
     folder.mkdir()
     with FileServer(folder) as server:
+
         def serve_one(name: str) -> dict:
             files, expected = fake_files(name)
             remotes = []
             for remote in BENCHMARKS[name].files:
                 data = files[remote.filename]
                 server.add(remote.filename, data)
-                remotes.append(replace(remote, sources=(
-                    Source(server.url(remote.filename), _sum_like(remote.sources[0].known_hash, data)),)))
+                remotes.append(
+                    replace(
+                        remote,
+                        sources=(Source(server.url(remote.filename), _sum_like(remote.sources[0].known_hash, data)),),
+                    )
+                )
             monkeypatch.setitem(BENCHMARKS, name, replace(BENCHMARKS[name], files=tuple(remotes)))
             expected["server"] = server
             return expected
+
         yield serve_one

@@ -19,8 +19,11 @@ def tiny_domain_shift(monkeypatch):
     from tlcourse.experiments import registry
 
     experiments.experiment_names()  # fill the registry before patching it
-    monkeypatch.setitem(registry.EXPERIMENTS, "domain-shift",
-                        lambda seed=0, progress=True: ds.run_domain_shift(seed, TINY, progress=False))
+    monkeypatch.setitem(
+        registry.EXPERIMENTS,
+        "domain-shift",
+        lambda seed=0, progress=True: ds.run_domain_shift(seed, TINY, progress=False),
+    )
 
 
 def test_reproduce_writes_the_json_contract(tiny_domain_shift, tmp_path, capsys):

@@ -26,14 +26,22 @@ def toy_notebook() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell
     nb.cells = [
-        cell("import math", metadata={"nbgrader": {**SOLUTION, "solution": False, "locked": True, "grade_id": "setup"}}),
-        cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
-             metadata={"nbgrader": {**SOLUTION, "grade_id": "square"}}),
+        cell(
+            "import math", metadata={"nbgrader": {**SOLUTION, "solution": False, "locked": True, "grade_id": "setup"}}
+        ),
+        cell(
+            "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+            metadata={"nbgrader": {**SOLUTION, "grade_id": "square"}},
+        ),
         cell("assert square(3) == 9", metadata={"nbgrader": {**TEST, "grade_id": "test_square", "points": 2}}),
-        cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-             metadata={"nbgrader": {**SOLUTION, "grade_id": "double"}}),
+        cell(
+            "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+            metadata={"nbgrader": {**SOLUTION, "grade_id": "double"}},
+        ),
         cell("assert double(4) == 8", metadata={"nbgrader": {**TEST, "grade_id": "test_double", "points": 2}}),
-        cell("assert math.sqrt(square(2)) == 2", metadata={"nbgrader": {**TEST, "grade_id": "test_state", "points": 1}}),
+        cell(
+            "assert math.sqrt(square(2)) == 2", metadata={"nbgrader": {**TEST, "grade_id": "test_state", "points": 1}}
+        ),
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
@@ -55,7 +63,10 @@ def submissions(source: nbformat.NotebookNode) -> dict[str, tuple[nbformat.Noteb
         "good": (source, 5),
         "raises": (with_cell(source, 1, "def square(x):\n    raise ValueError('oops')"), 2),
         "loops": (with_cell(source, 1, "def square(x):\n    while True:\n        pass"), 2),
-        "ignores-interrupt": (with_cell(source, 3, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"), 3),
+        "ignores-interrupt": (
+            with_cell(source, 3, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
+            3,
+        ),
         "kills-kernel": (with_cell(source, 3, "import os\nos._exit(1)"), 3),
         "memory-hog": (with_cell(source, 1, "hog = bytearray(3 * 1024**3)\ndef square(x):\n    return x * x"), 2),
         "deleted-cells": (deleted, 3),

@@ -76,7 +76,7 @@ CALLS_REFERENCE = {
         "    reference.discriminator, reference.optimizer, reference.grl.lambda_ = discriminator, optimizer, lambda_\n"
         "    class_loss, domain_loss, stats, _ = reference.adversarial_losses(source_x, source_y, target_x)\n"
         "    reference.step(class_loss + domain_loss)\n"
-        "    return {\"class_loss\": class_loss.item(), \"domain_loss\": domain_loss.item(), **stats}\n"
+        '    return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), **stats}\n'
     ),
     "entropy_loss": "    from tlcourse.library.modules import entropy_loss as reference\n    return reference(logits)\n",
     # Chapter 5, domain generalization.
@@ -178,13 +178,10 @@ WRONG_IMPLEMENTATIONS = {
         "    (class_loss + domain_loss).backward()\n"
         "    optimizer.step()\n"
         "    domain_acc = ((domain_logits > 0).float() == domain).float().mean()\n"
-        "    return {\"class_loss\": class_loss.item(), \"domain_loss\": domain_loss.item(), \"domain_acc\": domain_acc.item()}\n"
+        '    return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), "domain_acc": domain_acc.item()}\n'
     ),
     # The mean over the wrong axis: over every element, which also divides the entropy by K.
-    "entropy_loss": (
-        "    log_p = F.log_softmax(logits, dim=1)\n"
-        "    return -(log_p.exp() * log_p).mean()\n"
-    ),
+    "entropy_loss": ("    log_p = F.log_softmax(logits, dim=1)\n    return -(log_p.exp() * log_p).mean()\n"),
     # Chapter 5, domain generalization.
     # The held-out domain leaks into training: every model trains on all the domains.
     "leave_one_domain_out": (
@@ -309,8 +306,11 @@ def graded(request, tmp_path_factory):
         return nb, replaced
 
     solution = nbformat.read(source_nb, as_version=4)
-    submissions = {"solution": solution, "untouched": nbformat.read(released, as_version=4),
-                   "solution-light": light(solution)}
+    submissions = {
+        "solution": solution,
+        "untouched": nbformat.read(released, as_version=4),
+        "solution-light": light(solution),
+    }
     cheat, replaced = submission(CALLS_REFERENCE)
     if replaced:
         submissions["calls-reference"] = light(cheat)
@@ -328,16 +328,24 @@ def graded(request, tmp_path_factory):
         result = api.autograde(assignment, student, force=True, create=True)
         assert result["success"], f"autograde of {student} failed:\n{result['log']}{result.get('error', '')}"
         graded_scores[student] = scores(api, assignment, notebook, student)
-    exercises = {c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(source_nb, as_version=4).cells
-                 if c.metadata.get("nbgrader", {}).get("solution") and c.metadata["nbgrader"].get("grade_id")}
-    return {"released": released, "scores": graded_scores, "replaced": replaced, "wrong": wrong,
-            "exercises": exercises}
+    exercises = {
+        c.metadata["nbgrader"]["grade_id"]
+        for c in nbformat.read(source_nb, as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("solution") and c.metadata["nbgrader"].get("grade_id")
+    }
+    return {"released": released, "scores": graded_scores, "replaced": replaced, "wrong": wrong, "exercises": exercises}
 
 
 def test_student_version_has_no_solution_and_no_hidden_test(graded):
     text = graded["released"].read_text()
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "reference_blocked",
-                   "assert_matches_reference(mmd2"):
+    for marker in (
+        "BEGIN SOLUTION",
+        "END SOLUTION",
+        "BEGIN HIDDEN TESTS",
+        "END HIDDEN TESTS",
+        "reference_blocked",
+        "assert_matches_reference(mmd2",
+    ):
         assert marker not in text, f"the student version still contains {marker!r}"
     assert "raise NotImplementedError()" in text
 
@@ -351,13 +359,21 @@ def test_solution_earns_full_marks(graded):
 
 def test_the_light_submissions_leave_out_nothing_a_grade_needs(graded):
     full, light_ = graded["scores"]["solution"], graded["scores"]["solution-light"]
-    assert light_ == full, (f"without the cells that `needed_cells` leaves out, the solution scores {light_} instead "
-                            f"of {full}: a graded cell needs one of them in a way the static reading misses")
+    assert light_ == full, (
+        f"without the cells that `needed_cells` leaves out, the solution scores {light_} instead "
+        f"of {full}: a graded cell needs one of them in a way the static reading misses"
+    )
 
 
 def test_needed_cells_follows_names_into_earlier_cells():
-    cells = ["import torch\nSEED = 0", "data = torch.arange(SEED, 4)", "slow_demo = data.sum()\nx = 1",
-             "models = {}", "models['a'] = data * 2", "%matplotlib inline\nunused = 1"]
+    cells = [
+        "import torch\nSEED = 0",
+        "data = torch.arange(SEED, 4)",
+        "slow_demo = data.sum()\nx = 1",
+        "models = {}",
+        "models['a'] = data * 2",
+        "%matplotlib inline\nunused = 1",
+    ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     graded = "def check(x):\n    return x\nassert check(models['a'])[1] == 2"  # its own x: not cell 2's
     nb.cells.append(nbformat.v4.new_code_cell(graded, metadata={"nbgrader": {"grade": True}}))

@@ -7,8 +7,18 @@ import pytest
 from tlcourse.experiments import domain_generalization as dg
 
 TINY = dataclasses.replace(
-    dg.DGConfig(), n_per_domain=40, epochs=2, batch_size=8, n_spurious=64, spurious_steps=8, spurious_batch=32,
-    irm_anneal=2, n_single=60, single_epochs=1, single_batch=16, adversarial_steps=1,
+    dg.DGConfig(),
+    n_per_domain=40,
+    epochs=2,
+    batch_size=8,
+    n_spurious=64,
+    spurious_steps=8,
+    spurious_batch=32,
+    irm_anneal=2,
+    n_single=60,
+    single_epochs=1,
+    single_batch=16,
+    adversarial_steps=1,
 )
 
 
@@ -40,8 +50,9 @@ def test_single_source_is_tested_only_on_unseen_domains():
     assert "plain" not in unseen and "rot0" not in unseen and len(unseen) == 9
     source = dg.single_source_domain(0, TINY)
     style_images = families["style"]["plain"].x[:, 0].flatten(1)
-    assert (source.x[:, 0].flatten(1)[:, None, :] - style_images[None]).abs().amax(-1).min() > 0, \
+    assert (source.x[:, 0].flatten(1)[:, None, :] - style_images[None]).abs().amax(-1).min() > 0, (
         "the one source must not share images with the style family"
+    )
 
 
 def test_same_seed_same_results(tiny_run):

@@ -12,8 +12,10 @@ from tlcourse.experiments.expected import check_result, expected_range, load_exp
 
 def runs(gains, base=0.40):
     """Runs whose baseline moves from seed to seed while the method keeps its lead."""
-    return [{"experiment": "dann", "seed": s, "results": {"source_only": base + 0.03 * s, "dann": base + 0.03 * s + g}}
-            for s, g in enumerate(gains)]
+    return [
+        {"experiment": "dann", "seed": s, "results": {"source_only": base + 0.03 * s, "dann": base + 0.03 * s + g}}
+        for s, g in enumerate(gains)
+    ]
 
 
 def test_paired_gains_separate_what_single_ranges_cannot():
@@ -35,8 +37,12 @@ def test_gain_range_never_allows_a_tie():
 
 
 def test_check_gain_passes_a_working_method_and_fails_a_broken_one(monkeypatch):
-    entry = {"command": "cmd", "seeds": [0], "gains": {"dann_over_source_only": [0.02, 0.2]},
-             "grading_gains": {"dann_over_source_only": [0.01, 0.3]}}
+    entry = {
+        "command": "cmd",
+        "seeds": [0],
+        "gains": {"dann_over_source_only": [0.02, 0.2]},
+        "grading_gains": {"dann_over_source_only": [0.01, 0.3]},
+    }
     monkeypatch.setattr(expected, "load_expected", lambda: {"dann": entry})
     assert expected.check_gain("dann", "dann", "source_only", 0.50, 0.40) == pytest.approx(0.10)
     with pytest.raises(AssertionError, match="claims that dann beats source_only"):
@@ -102,4 +108,5 @@ def test_results_page_in_the_repository_is_up_to_date():
     page = Path(__file__).resolve().parents[2] / "RESULTS.md"
     assert page.read_text() == results_markdown() + "\n", (
         "RESULTS.md is out of date with tlcourse/experiments/expected.toml: run "
-        "`python -m tlcourse expected --markdown > RESULTS.md`")
+        "`python -m tlcourse expected --markdown > RESULTS.md`"
+    )

@@ -13,9 +13,19 @@ from tlcourse.library.data import Domain
 from tlcourse.library.models import RESNET18_WEIGHTS_FILE
 from tlcourse.library.train import evaluate
 
-TINY = exp.FineTuningConfig(n_source=300, source_epochs=1, n_target_pool=200, n_test=100, labels_per_class=2,
-                            val_per_class=2, budgets=(1, 2), steps=4, student_widths=(2,), distill_epochs=1,
-                            uci=False)
+TINY = exp.FineTuningConfig(
+    n_source=300,
+    source_epochs=1,
+    n_target_pool=200,
+    n_test=100,
+    labels_per_class=2,
+    val_per_class=2,
+    budgets=(1, 2),
+    steps=4,
+    student_widths=(2,),
+    distill_epochs=1,
+    uci=False,
+)
 REQUIRED = ("scratch", "linear_probe", "full_fine_tune", "l2_sp", "negative_transfer")
 
 
@@ -124,8 +134,14 @@ def test_distilled_student_learns_the_teacher_without_labels():
 # ------------------------------------------------------------------------------------- the experiment
 def test_run_has_every_required_result(tiny_run):
     results = tiny_run.results
-    for name in (*REQUIRED, *exp.METHODS, "source", "negative_linear_probe", "student2_distilled",
-                 "student2_labels_only"):
+    for name in (
+        *REQUIRED,
+        *exp.METHODS,
+        "source",
+        "negative_linear_probe",
+        "student2_distilled",
+        "student2_labels_only",
+    ):
         assert name in results, f"missing result {name}"
     assert all(0.0 <= v <= 1.0 for v in results.values())
     # The learning curve: every curve method at every budget (the headline budget is the main table's).
@@ -133,7 +149,7 @@ def test_run_has_every_required_result(tiny_run):
     assert set(curve) == set(TINY.curve_methods)
     assert all(set(points) == {1} for points in curve.values())
     assert "full_fine_tune_n1" in results and "full_fine_tune_n2" not in results
-    assert [row for row, _ in tiny_run.table][:len(exp.METHODS)] == list(exp.METHODS)
+    assert [row for row, _ in tiny_run.table][: len(exp.METHODS)] == list(exp.METHODS)
 
 
 def test_same_seed_same_results(tiny_run):
@@ -161,8 +177,7 @@ def torch_home(tmp_path, monkeypatch):
     return tmp_path / "torch"
 
 
-RESNET = exp.FineTuningConfig(arch="resnet18", weights="cached", source_epochs=0, steps=2, batch_size=8,
-                              uci=False)
+RESNET = exp.FineTuningConfig(arch="resnet18", weights="cached", source_epochs=0, steps=2, batch_size=8, uci=False)
 
 
 def test_resnet_path_loads_the_cached_weights(torch_home):

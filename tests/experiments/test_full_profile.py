@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 
 from tlcourse.__main__ import main
-from tlcourse.library.data import fetch_benchmark
-from tlcourse.experiments import run_experiment
 from tlcourse.experiments import dann as exp
-from tlcourse.experiments import fine_tuning
+from tlcourse.experiments import fine_tuning, run_experiment
+from tlcourse.library.data import fetch_benchmark
 
 
 def tiny(task: str, **overrides) -> exp.DANNConfig:
     """The full profile's settings at a budget that the fake files allow."""
-    return exp.full_config(task, n_val=2, epochs=1, batch_size=2,
-                           methods=("source_only", "dann", "target_only"), **overrides)
+    return exp.full_config(
+        task, n_val=2, epochs=1, batch_size=2, methods=("source_only", "dann", "target_only"), **overrides
+    )
 
 
 def test_full_config_is_the_offline_network_at_the_paper_sizes():
@@ -40,7 +40,9 @@ def test_every_full_task_names_fetchable_benchmarks_and_a_paper_row():
         assert {"source_only", "dann"} <= set(pair.paper) and all(0 < v < 100 for v in pair.paper.values())
 
 
-@pytest.mark.parametrize("task, source, target", [("mnist-mnistm", "mnist", "mnist-m"), ("usps-mnist", "usps", "mnist")])
+@pytest.mark.parametrize(
+    "task, source, target", [("mnist-mnistm", "mnist", "mnist-m"), ("usps-mnist", "usps", "mnist")]
+)
 def test_full_profile_runs_the_chapter_on_the_benchmark_files(serve, task, source, target):
     files = {source: serve(source), target: serve(target)}
     for name in files:
@@ -104,8 +106,9 @@ def test_notebook_switch_turns_the_offline_range_checks_off(monkeypatch, capsys)
         profile()
 
 
-@pytest.mark.parametrize("chapter, switch", [("02-fine-tuning", "chapter.FULL_CONFIG"),
-                                             ("03-dann", 'full_config("mnist-mnistm")')])
+@pytest.mark.parametrize(
+    "chapter, switch", [("02-fine-tuning", "chapter.FULL_CONFIG"), ("03-dann", 'full_config("mnist-mnistm")')]
+)
 def test_chapters_2_and_3_switch_to_the_full_profile(chapter, switch):
     import nbformat
 
@@ -118,6 +121,7 @@ def test_readme_documents_each_full_task_with_the_papers_numbers():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for name, pair in exp.FULL_TASKS.items():
         (line,) = [row for row in readme.splitlines() if f"--task {name}`" in row]
-        numbers = " / ".join(f"{pair.paper[k]:.2f}" if k in pair.paper else "–"
-                             for k in ("source_only", "dann", "target_only"))
+        numbers = " / ".join(
+            f"{pair.paper[k]:.2f}" if k in pair.paper else "–" for k in ("source_only", "dann", "target_only")
+        )
         assert numbers in line and f"{pair.source} → {pair.target}" in line, line

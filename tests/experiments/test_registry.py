@@ -22,8 +22,17 @@ def test_registered():
 
 
 def test_every_cli_name_is_registered_and_dann_long_is_long():
-    names = {"dann", "dann-font-digits", "dann-long", "domain-shift", "fine-tuning", "label-shift", "test-time",
-             "universal-da", "domain-generalization"}
+    names = {
+        "dann",
+        "dann-font-digits",
+        "dann-long",
+        "domain-shift",
+        "fine-tuning",
+        "label-shift",
+        "test-time",
+        "universal-da",
+        "domain-generalization",
+    }
     assert set(experiment_names()) == names
     assert set(experiment_names(include_long=False)) == names - {"dann-long"}
 
@@ -81,8 +90,15 @@ def test_fine_tuning_methods_table_covers_the_table_and_the_curve():
 
     config = fine_tuning.FineTuningConfig()
     assert set(config.curve_methods) <= set(fine_tuning.METHODS)
-    assert tuple(fine_tuning.METHODS) == ("scratch", "linear_probe", "partial_fine_tune", "full_fine_tune", "lp_ft",
-                                          "l2_sp", "lwf")
+    assert tuple(fine_tuning.METHODS) == (
+        "scratch",
+        "linear_probe",
+        "partial_fine_tune",
+        "full_fine_tune",
+        "lp_ft",
+        "l2_sp",
+        "lwf",
+    )
 
 
 def test_domain_generalization_tables_cover_exactly_the_configured_rows():

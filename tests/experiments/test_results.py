@@ -11,9 +11,11 @@ def test_format_table_aligns_columns():
 
 
 def test_format_table_gives_each_column_one_format():
-    rows = [("scratch", {"acc %": 52.7, "gap %": 0, "parameters": 126_830, "MMD²": 0.0835, "paper %": 57.49}),
-            ("lwf", {"acc %": 58.0, "gap %": 13.55, "parameters": 3845, "MMD²": 0.002643, "paper %": 81.49}),
-            ("oracle", {"acc %": 100 * 0.43299999833106995, "gap %": "", "parameters": "-"})]
+    rows = [
+        ("scratch", {"acc %": 52.7, "gap %": 0, "parameters": 126_830, "MMD²": 0.0835, "paper %": 57.49}),
+        ("lwf", {"acc %": 58.0, "gap %": 13.55, "parameters": 3845, "MMD²": 0.002643, "paper %": 81.49}),
+        ("oracle", {"acc %": 100 * 0.43299999833106995, "gap %": "", "parameters": "-"}),
+    ]
     cells = {line.split()[0]: line.split()[1:] for line in format_table(rows).splitlines()[2:]}
     assert cells["scratch"] == ["52.7", "0.00", "126,830", "0.0835", "57.49"]
     assert cells["lwf"] == ["58.0", "13.55", "3,845", "0.0026", "81.49"]  # not "0" above "13.55"

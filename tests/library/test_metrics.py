@@ -8,9 +8,9 @@ import torch
 from tlcourse.library.metrics import (
     accuracy,
     gaussian_kernel,
+    h_score,
     median_bandwidth,
     mmd2_unbiased,
-    h_score,
     per_class_accuracy,
     proxy_a_distance,
 )
@@ -32,7 +32,9 @@ def _mmd2_double_loop(x: torch.Tensor, y: torch.Tensor, sigma: float) -> float:
 def _mmd2_biased(x: torch.Tensor, y: torch.Tensor, sigma: float) -> float:
     """The V-statistic: keeps the i == j terms, so it is biased upwards."""
     return float(
-        gaussian_kernel(x, x, sigma).mean() + gaussian_kernel(y, y, sigma).mean() - 2 * gaussian_kernel(x, y, sigma).mean()
+        gaussian_kernel(x, x, sigma).mean()
+        + gaussian_kernel(y, y, sigma).mean()
+        - 2 * gaussian_kernel(x, y, sigma).mean()
     )
 
 

@@ -4,15 +4,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.container import ErrorbarContainer  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.container import ErrorbarContainer
+from matplotlib.figure import Figure
 
-from tlcourse.library import plots  # noqa: E402
-from tlcourse.library.data import Domain  # noqa: E402
+from tlcourse.library import plots
+from tlcourse.library.data import Domain
 
 CLASSES = ("zero", "one", "two")
 
@@ -111,8 +111,9 @@ def test_plot_embedding_rejects_unknown_method():
 
 def test_bar_chart_bars_values_references_and_errors():
     values = {"source only": 0.43, "DANN": 0.62, "target only": 0.82}
-    fig = plots.bar_chart(values, title="MNIST -> MNIST-M", reference={"DANN": 0.57},
-                          errors={"DANN": 0.02, "source only": 0.01})
+    fig = plots.bar_chart(
+        values, title="MNIST -> MNIST-M", reference={"DANN": 0.57}, errors={"DANN": 0.02, "source only": 0.01}
+    )
     ax = fig.axes[0]
     assert ax.get_title() == "MNIST -> MNIST-M"
     assert ax.get_ylabel() == "accuracy"
@@ -183,8 +184,9 @@ def test_plot_confusion_counts_keep_absent_classes():
 
 def test_scatter_with_fit_points_names_and_line():
     x, y = [0.1, 0.5, 1.0, 1.5], [1.0, 5.0, 10.0, 15.0]  # exactly y = 10 x
-    fig = plots.scatter_with_fit(x, y, ["a", "b", "c", "d"], xlabel="MMD^2", ylabel="accuracy drop (points)",
-                                 title="distance vs drop")
+    fig = plots.scatter_with_fit(
+        x, y, ["a", "b", "c", "d"], xlabel="MMD^2", ylabel="accuracy drop (points)", title="distance vs drop"
+    )
     ax = fig.axes[0]
     assert ax.get_xlabel() == "MMD^2" and ax.get_title() == "distance vs drop"
     assert [t.get_text() for t in ax.texts] == ["a", "b", "c", "d"]

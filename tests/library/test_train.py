@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from tlcourse.library.data import Domain
-from tlcourse.library.models import build_classifier
 from tlcourse.library.methods import ERM
+from tlcourse.library.models import build_classifier
 from tlcourse.library.train import (
     History,
     choose_device,
@@ -110,8 +110,12 @@ def test_fit_method_rejects_an_empty_target():
     from tlcourse.library.methods import SourceOnly
 
     with pytest.raises(ValueError, match="target"):
-        fit_method(SourceOnly(build_classifier("lenet", num_classes=3)), toy_domain(32), torch.empty(0, 3, 28, 28),
-                   progress=False)
+        fit_method(
+            SourceOnly(build_classifier("lenet", num_classes=3)),
+            toy_domain(32),
+            torch.empty(0, 3, 28, 28),
+            progress=False,
+        )
 
 
 # ------------------------------------------------------------------- fit_domains and leave-one-domain-out
@@ -157,8 +161,9 @@ def test_fit_takes_tensors_of_any_shape_and_draws_the_batches_it_documents():
     torch.manual_seed(0)
     head = torch.nn.Linear(6, 3)
     by_hand = copy.deepcopy(head)
-    history = fit(head, (features, labels), epochs=2, lr=1e-2, batch_size=16, seed=3, progress=False,
-                  device=torch.device("cpu"))
+    history = fit(
+        head, (features, labels), epochs=2, lr=1e-2, batch_size=16, seed=3, progress=False, device=torch.device("cpu")
+    )
     assert len(history) == 2 and 0 <= history["train_acc"][-1] <= 1
     # The same run written out: randperm(n, generator).split(batch_size) each epoch, Adam, cross-entropy.
     optimizer = torch.optim.Adam(by_hand.parameters(), lr=1e-2)

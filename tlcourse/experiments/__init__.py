@@ -15,8 +15,7 @@ from collections.abc import Callable
 from tlcourse.experiments.registry import EXPERIMENTS, LONG_EXPERIMENTS, register, seed_row
 from tlcourse.experiments.results import ExperimentResult, format_table
 
-__all__ = ["CHAPTERS", "ExperimentResult", "experiment_names", "format_table", "register", "run_experiment",
-           "seed_row"]
+__all__ = ["CHAPTERS", "ExperimentResult", "experiment_names", "format_table", "register", "run_experiment", "seed_row"]
 
 #: The chapter modules, in course order; importing one registers its experiments (`_load_chapters`).
 CHAPTERS = ("domain_shift", "fine_tuning", "dann", "label_shift", "universal_da", "tta", "domain_generalization")
@@ -55,8 +54,10 @@ def run_experiment(name: str, seed: int = 0, **kwargs) -> ExperimentResult:
         raise ValueError(f"Experiment {name!r} has a single task: run it without --task.")
     if kwargs.get("profile", "offline") != "offline" and "profile" not in parameters:
         with_profile = sorted(n for n, f in registry.items() if "profile" in inspect.signature(f).parameters)
-        raise ValueError(f"Experiment {name!r} has only the offline profile; --profile {kwargs['profile']} "
-                         f"exists for {', '.join(with_profile)}.")
+        raise ValueError(
+            f"Experiment {name!r} has only the offline profile; --profile {kwargs['profile']} "
+            f"exists for {', '.join(with_profile)}."
+        )
     if kwargs.get("profile") == "offline" and "profile" not in parameters:
         kwargs = {k: v for k, v in kwargs.items() if k != "profile"}
     return registry[name](seed=seed, **kwargs)

@@ -40,8 +40,8 @@ from tlcourse.experiments.registry import register, seed_row
 from tlcourse.experiments.results import ExperimentResult
 from tlcourse.library.data import Domain, load_fashion_mnist, load_uci_digits, make_target, render_font_digits
 from tlcourse.library.methods import DANN, DIRTT, VADA, EntropyMinimization, FixMatch, FixMatchDANN, Method, SourceOnly
-from tlcourse.library.modules import colour_and_shift
 from tlcourse.library.models import FeatureClassifier, build_classifier
+from tlcourse.library.modules import colour_and_shift
 from tlcourse.library.train import History, evaluate, fit, fit_method
 
 TASKS = ("photo-blend", "font-digits")
@@ -77,8 +77,9 @@ class BenchmarkPair:
 #: The papers' digit tasks on the real data (``python -m tlcourse data fetch NAME`` first). The images
 #: are read in the course's format (28x28 RGB), so one network serves every task.
 FULL_TASKS: dict[str, BenchmarkPair] = {
-    "mnist-mnistm": BenchmarkPair("mnist", "mnist-m", PAPER_MNIST_M | PAPER_MNIST_M_BOUNDARY,
-                                  "DANN ICML'15 MNIST->MNIST-M %"),
+    "mnist-mnistm": BenchmarkPair(
+        "mnist", "mnist-m", PAPER_MNIST_M | PAPER_MNIST_M_BOUNDARY, "DANN ICML'15 MNIST->MNIST-M %"
+    ),
     "syn-svhn": BenchmarkPair("syn-numbers", "svhn", PAPER_SYN_SVHN, "DANN ICML'15 Syn->SVHN %", (1024, 1024)),
     "svhn-mnist": BenchmarkPair("svhn", "mnist", PAPER_SVHN_MNIST, "DANN ICML'15 SVHN->MNIST %", (1024, 1024)),
     "mnist-usps": BenchmarkPair("mnist", "usps", PAPER_MNIST_USPS, "ADDA CVPR'17 MNIST->USPS %"),
@@ -109,8 +110,12 @@ def _source_augment(model: FeatureClassifier, config: DANNConfig) -> Method:
 
 def _adversarial(config: DANNConfig) -> dict:
     """The hyperparameters every domain-adversarial row shares."""
-    return dict(lr=config.lr, lambda_max=config.lambda_max, optimizer=config.optimizer,
-                discriminator_hidden=config.discriminator_hidden)
+    return dict(
+        lr=config.lr,
+        lambda_max=config.lambda_max,
+        optimizer=config.optimizer,
+        discriminator_hidden=config.discriminator_hidden,
+    )
 
 
 def _dann(model: FeatureClassifier, config: DANNConfig) -> Method:
@@ -122,13 +127,19 @@ def _entropy_min(model: FeatureClassifier, config: DANNConfig) -> Method:
 
 
 def _vada(model: FeatureClassifier, config: DANNConfig) -> Method:
-    return VADA(model, target_weight=config.entropy_weight, source_vat=config.source_vat, radius=config.vat_radius,
-                **_adversarial(config))
+    return VADA(
+        model,
+        target_weight=config.entropy_weight,
+        source_vat=config.source_vat,
+        radius=config.vat_radius,
+        **_adversarial(config),
+    )
 
 
 def _fixmatch(model: FeatureClassifier, config: DANNConfig) -> Method:
-    return FixMatchDANN(model, threshold=config.confidence, consistency_weight=config.consistency_weight,
-                        **_adversarial(config))
+    return FixMatchDANN(
+        model, threshold=config.confidence, consistency_weight=config.consistency_weight, **_adversarial(config)
+    )
 
 
 #: The oracle row: a plain classifier trained by `fit` on the target's labels (the ceiling, not a method).
@@ -160,8 +171,13 @@ def _dirt_t(model: FeatureClassifier, config: DANNConfig) -> tuple[Method, int]:
 
 def _self_training(model: FeatureClassifier, config: DANNConfig) -> tuple[Method, int]:
     # FixMatch on the target from the recoloured-source model, source labels kept.
-    refine = FixMatch(model, lr=config.lr, threshold=config.confidence,
-                      consistency_weight=config.consistency_weight, augment=colour_and_shift)
+    refine = FixMatch(
+        model,
+        lr=config.lr,
+        threshold=config.confidence,
+        consistency_weight=config.consistency_weight,
+        augment=colour_and_shift,
+    )
     return refine, config.self_training_epochs
 
 
@@ -219,7 +235,9 @@ def make_photo_blend_task(seed: int, config: DANNConfig = DANNConfig()) -> DANNT
     source = train.subset(order[: cuts[0]]).to_rgb()
     source_val = train.subset(order[cuts[0] : cuts[1]]).to_rgb()
     target_train = make_target(train.subset(order[cuts[1] : cuts[2]]), "photo_blend", seed=seed)
-    target_test = make_target(load_fashion_mnist("test").take(config.n_test, seed=seed), "photo_blend", seed=seed + 10_000)
+    target_test = make_target(
+        load_fashion_mnist("test").take(config.n_test, seed=seed), "photo_blend", seed=seed + 10_000
+    )
     return DANNTask("photo-blend", source, source_val, target_train, target_test)
 
 
@@ -246,8 +264,15 @@ def full_config(task: str = "mnist-mnistm", **overrides) -> DANNConfig:
     """
     if task not in FULL_TASKS:
         raise ValueError(f"Unknown full-profile task {task!r}; choose one of {', '.join(FULL_TASKS)}.")
-    budget = dict(task=task, n_source=1_000_000, n_target=1_000_000, n_val=1_000, n_test=1_000_000, epochs=20,
-                  discriminator_hidden=FULL_TASKS[task].discriminator_hidden)
+    budget = dict(
+        task=task,
+        n_source=1_000_000,
+        n_target=1_000_000,
+        n_val=1_000,
+        n_test=1_000_000,
+        epochs=20,
+        discriminator_hidden=FULL_TASKS[task].discriminator_hidden,
+    )
     return replace(DANNConfig(), **(budget | overrides))
 
 
@@ -263,8 +288,9 @@ def long_config(**overrides) -> DANNConfig:
     make 27,180 steps, 35 times the 780 of `DANNConfig`'s budget. Everything else is `DANNConfig`'s. How
     this budget was chosen (development seeds 100-102, their target labels read): ``docs/decisions/dann.md``.
     """
-    return replace(DANNConfig(), **(dict(n_source=29_000, n_target=29_000, epochs=60, methods=LONG_METHODS)
-                                    | overrides))
+    return replace(
+        DANNConfig(), **(dict(n_source=29_000, n_target=29_000, epochs=60, methods=LONG_METHODS) | overrides)
+    )
 
 
 def make_benchmark_task(seed: int, config: DANNConfig) -> DANNTask:
@@ -341,7 +367,11 @@ def gap_closed(accuracy: float, source_only: float, target_only: float) -> float
 
 
 def run_method(
-    name: str, task: DANNTask, config: DANNConfig, seed: int, progress: bool = False,
+    name: str,
+    task: DANNTask,
+    config: DANNConfig,
+    seed: int,
+    progress: bool = False,
     first_phase: tuple[Method, History] | None = None,
 ) -> tuple[torch.nn.Module, History]:
     """Train one row of the table from a fresh, seeded model; returns the trained model and its history.
@@ -354,8 +384,16 @@ def run_method(
     seed_row(seed)
     if name == ORACLE:
         model = build_classifier(config.arch, num_classes=task.source.num_classes, input_norm=config.input_norm)
-        history = fit(model, task.target_train, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
-                      seed=seed, progress=progress, desc="target_only (oracle)")
+        history = fit(
+            model,
+            task.target_train,
+            epochs=config.epochs,
+            lr=config.lr,
+            batch_size=config.batch_size,
+            seed=seed,
+            progress=progress,
+            desc="target_only (oracle)",
+        )
         return model, history
     kwargs = dict(batch_size=config.batch_size, val=task.source_val, seed=seed, progress=progress)
     if name in FIRST_PHASE and first_phase is not None:
@@ -395,7 +433,10 @@ def run_dann_long(seed: int = 0, config: DANNConfig | None = None, progress: boo
 
 @register("dann")
 def run_dann(
-    seed: int = 0, config: DANNConfig | None = None, progress: bool = True, task: str | None = None,
+    seed: int = 0,
+    config: DANNConfig | None = None,
+    progress: bool = True,
+    task: str | None = None,
     profile: str = "offline",
 ) -> ExperimentResult:
     """Train every method of the chapter on one task and seed; the results are target test accuracies.

@@ -2,7 +2,8 @@
 
 Three experiments, all on Fashion-MNIST:
 
-1. **Many sources, leave one domain out.** Two families of domains (`tlcourse.library.data.shifts.domain_families`): a style family
+1. **Many sources, leave one domain out.** Two families of domains
+(`tlcourse.library.data.shifts.domain_families`): a style family
    (plain, photo blend, colour, invert, noise; from the training split) and a rotated family (0 to 75
    degrees; from the test split, so that no image is in both families). Each domain is held out in turn;
    ERM, K-way domain-adversarial training, CORAL and inter-domain Mixup train on the others. The epoch is
@@ -29,7 +30,14 @@ import torch
 
 from tlcourse.experiments.registry import register, seed_row
 from tlcourse.experiments.results import ExperimentResult
-from tlcourse.library.data import STYLES, Domain, load_fashion_mnist, rotated_family, spurious_colour_family, style_family
+from tlcourse.library.data import (
+    STYLES,
+    Domain,
+    load_fashion_mnist,
+    rotated_family,
+    spurious_colour_family,
+    style_family,
+)
 from tlcourse.library.methods import (
     CORAL,
     ERM,
@@ -48,27 +56,44 @@ from tlcourse.library.train import evaluate, fit_domains, leave_one_domain_out, 
 #: replaces CORAL's `coral_loss` when given (the notebook's exercise).
 MULTI_SOURCE_METHODS: dict[str, Callable[..., MultiDomainMethod]] = {
     "erm": lambda model, num_domains, config, distance: ERM(model, lr=config.lr),
-    "dann": lambda model, num_domains, config, distance: DomainAdversarial(model, num_domains, lr=config.lr,
-                                                                           lambda_max=config.dann_lambda),
-    "coral": lambda model, num_domains, config, distance: CORAL(model, lr=config.lr, weight=config.coral_weight,
-                                                                distance=distance),
-    "mixup": lambda model, num_domains, config, distance: InterDomainMixup(model, lr=config.lr,
-                                                                           alpha=config.mixup_alpha),
+    "dann": lambda model, num_domains, config, distance: DomainAdversarial(
+        model, num_domains, lr=config.lr, lambda_max=config.dann_lambda
+    ),
+    "coral": lambda model, num_domains, config, distance: CORAL(
+        model, lr=config.lr, weight=config.coral_weight, distance=distance
+    ),
+    "mixup": lambda model, num_domains, config, distance: InterDomainMixup(
+        model, lr=config.lr, alpha=config.mixup_alpha
+    ),
 }
 #: The spurious-colour rows: ``{name: factory(model, config) -> method}``, each with the IRM paper's L2.
 SPURIOUS_METHODS: dict[str, Callable[..., MultiDomainMethod]] = {
     "erm": lambda model, config: ERM(model, lr=config.spurious_lr, weight_decay=config.spurious_weight_decay),
-    "irm": lambda model, config: IRM(model, lr=config.spurious_lr, penalty_weight=config.irm_penalty,
-                                     anneal_steps=config.irm_anneal, weight_decay=config.spurious_weight_decay),
+    "irm": lambda model, config: IRM(
+        model,
+        lr=config.spurious_lr,
+        penalty_weight=config.irm_penalty,
+        anneal_steps=config.irm_anneal,
+        weight_decay=config.spurious_weight_decay,
+    ),
 }
 #: What the notebook runs live: the style family only, ERM and CORAL, and all of the rest.
-NOTEBOOK_RESULTS = ("erm_style", "coral_style", "colored_erm", "colored_irm", "single_source_erm",
-                    "single_source_augment")
+NOTEBOOK_RESULTS = (
+    "erm_style",
+    "coral_style",
+    "colored_erm",
+    "colored_irm",
+    "single_source_erm",
+    "single_source_augment",
+)
 
 
 @dataclass(frozen=True)
 class DGConfig:
-    """The chapter's budget, fixed before any held-out domain was looked at (``docs/decisions/domain-generalization.md``)."""
+    """The chapter's budget, fixed before any held-out domain was looked at.
+
+    Why each value: ``docs/decisions/domain-generalization.md``.
+    """
 
     n_per_domain: int = 500  # images per domain of the style and rotated families
     val_fraction: float = 0.2  # of each training domain: training-domain validation
@@ -108,16 +133,21 @@ def make_families(seed: int, config: DGConfig = DGConfig()) -> dict[str, dict[st
     return {name: makers[name]() for name in config.families}
 
 
-def make_method(name: str, model: FeatureClassifier, num_domains: int, config: DGConfig,
-                distance: Callable | None = None) -> MultiDomainMethod:
-    """A multi-source method by name, with the chapter's hyperparameters (``distance``: CORAL's, if not `coral_loss`)."""
+def make_method(
+    name: str, model: FeatureClassifier, num_domains: int, config: DGConfig, distance: Callable | None = None
+) -> MultiDomainMethod:
+    """A multi-source method by name, with the chapter's hyperparameters.
+
+    ``distance``: CORAL's feature distance, if not `coral_loss`.
+    """
     if name not in MULTI_SOURCE_METHODS:
         raise ValueError(f"Unknown method {name!r}; choose one of {tuple(MULTI_SOURCE_METHODS)}.")
     return MULTI_SOURCE_METHODS[name](model, num_domains, config, distance)
 
 
-def held_out_trainer(method: str, seed: int, config: DGConfig, progress: bool = False,
-                     distance: Callable | None = None) -> Callable[[dict[str, Domain], Domain], dict[str, float]]:
+def held_out_trainer(
+    method: str, seed: int, config: DGConfig, progress: bool = False, distance: Callable | None = None
+) -> Callable[[dict[str, Domain], Domain], dict[str, float]]:
     """The ``train_and_test`` function for `leave_one_domain_out`: a fresh model per held-out domain.
 
     Returns ``{"selected": accuracy at the epoch chosen by training-domain validation, "oracle": accuracy
@@ -131,23 +161,39 @@ def held_out_trainer(method: str, seed: int, config: DGConfig, progress: bool = 
         oracle_split, test = held_out.split(config.oracle_fraction, seed=seed)
         model = build_classifier(config.arch, num_classes=held_out.num_classes)
         runner = make_method(method, model, len(train), config, distance)
-        history = fit_domains(runner, train, epochs=config.epochs, batch_size=config.batch_size, val=val,
-                              monitor={"oracle": oracle_split, "test": test}, seed=seed, progress=progress,
-                              desc=f"{method} -> {held_out.name}")
+        history = fit_domains(
+            runner,
+            train,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            val=val,
+            monitor={"oracle": oracle_split, "test": test},
+            seed=seed,
+            progress=progress,
+            desc=f"{method} -> {held_out.name}",
+        )
         chosen = max(range(len(history)), key=lambda i: (history["val_acc"][i], i))
         by_oracle = max(range(len(history)), key=lambda i: (history["oracle_acc"][i], i))
-        return {"selected": history["test_acc"][chosen], "oracle": history["test_acc"][by_oracle],
-                "val": history["val_acc"][chosen]}
+        return {
+            "selected": history["test_acc"][chosen],
+            "oracle": history["test_acc"][by_oracle],
+            "val": history["val_acc"][chosen],
+        }
 
     return train_and_test
 
 
-def run_multi_source(seed: int, config: DGConfig, families: dict[str, dict[str, Domain]],
-                     progress: bool = False) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+def run_multi_source(
+    seed: int, config: DGConfig, families: dict[str, dict[str, Domain]], progress: bool = False
+) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
     """``{family: {method: {held-out domain: {"selected", "oracle", "val"}}}}``."""
-    return {family: {method: leave_one_domain_out(domains, held_out_trainer(method, seed, config, progress))
-                     for method in config.methods}
-            for family, domains in families.items()}
+    return {
+        family: {
+            method: leave_one_domain_out(domains, held_out_trainer(method, seed, config, progress))
+            for method in config.methods
+        }
+        for family, domains in families.items()
+    }
 
 
 def run_spurious(seed: int, config: DGConfig, progress: bool = False) -> dict[str, dict[str, float]]:
@@ -161,15 +207,23 @@ def run_spurious(seed: int, config: DGConfig, progress: bool = False) -> dict[st
         model = mlp_classifier(test.x[0].numel(), 2, config.spurious_hidden)
         method = make(model, config)
         steps_per_epoch = config.n_spurious // config.spurious_batch
-        fit_domains(method, family, epochs=max(1, config.spurious_steps // steps_per_epoch),
-                    batch_size=config.spurious_batch, seed=seed, progress=progress, desc=f"coloured {name}")
+        fit_domains(
+            method,
+            family,
+            epochs=max(1, config.spurious_steps // steps_per_epoch),
+            batch_size=config.spurious_batch,
+            seed=seed,
+            progress=progress,
+            desc=f"coloured {name}",
+        )
         train_acc = statistics.fmean(evaluate(method, d) for d in family.values())
         results[name] = {"train": train_acc, "test": evaluate(method, test)}
     return results
 
 
-def single_source_method(name: str, model: FeatureClassifier, config: DGConfig, seed: int,
-                         colour: Callable | None = None) -> MultiDomainMethod:
+def single_source_method(
+    name: str, model: FeatureClassifier, config: DGConfig, seed: int, colour: Callable | None = None
+) -> MultiDomainMethod:
     """A one-source method by name (`SINGLE_SOURCE_METHODS`); ``colour`` replaces `random_colour_domain`
     inside the domain randomisation of ``augment``."""
     if name not in SINGLE_SOURCE_METHODS:
@@ -187,8 +241,9 @@ def _augmented_erm(model: FeatureClassifier, config: DGConfig, seed: int, colour
 SINGLE_SOURCE_METHODS: dict[str, Callable[..., MultiDomainMethod]] = {
     "erm": lambda model, config, seed, colour: ERM(model, lr=config.lr),
     "augment": _augmented_erm,
-    "adversarial": lambda model, config, seed, colour: AdversarialAugmentation(model, lr=config.lr,
-                                                                               ascent_steps=config.adversarial_steps),
+    "adversarial": lambda model, config, seed, colour: AdversarialAugmentation(
+        model, lr=config.lr, ascent_steps=config.adversarial_steps
+    ),
 }
 
 
@@ -207,9 +262,14 @@ def single_source_domain(seed: int, config: DGConfig = DGConfig()) -> Domain:
     return source.with_images(source.x, "plain")
 
 
-def run_single_source(seed: int, config: DGConfig, families: dict[str, dict[str, Domain]],
-                      methods: tuple[str, ...] = tuple(SINGLE_SOURCE_METHODS),
-                      progress: bool = False, colour: Callable | None = None) -> dict[str, dict[str, float]]:
+def run_single_source(
+    seed: int,
+    config: DGConfig,
+    families: dict[str, dict[str, Domain]],
+    methods: tuple[str, ...] = tuple(SINGLE_SOURCE_METHODS),
+    progress: bool = False,
+    colour: Callable | None = None,
+) -> dict[str, dict[str, float]]:
     """``{method: {unseen domain: accuracy, ..., "source_val": in-domain validation accuracy}}``.
 
     ``colour`` replaces `random_colour_domain` inside the domain randomisation of ``augment``.
@@ -222,8 +282,17 @@ def run_single_source(seed: int, config: DGConfig, families: dict[str, dict[str,
         seed_row(seed)
         model = build_classifier(config.single_arch, num_classes=source.num_classes)
         method = single_source_method(name, model, config, seed, colour)
-        fit_domains(method, [train], epochs=config.single_epochs, batch_size=config.single_batch, val=val,
-                    select=True, seed=seed, progress=progress, desc=f"one source: {name}")
+        fit_domains(
+            method,
+            [train],
+            epochs=config.single_epochs,
+            batch_size=config.single_batch,
+            val=val,
+            select=True,
+            seed=seed,
+            progress=progress,
+            desc=f"one source: {name}",
+        )
         results[name] = {d: evaluate(method, domain) for d, domain in unseen.items()}
         results[name]["source_val"] = evaluate(method, val)
     return results
@@ -256,8 +325,12 @@ def summarize(multi: dict, spurious: dict, single: dict) -> tuple[dict[str, floa
         unseen = [v for k, v in r.items() if k != "source_val"]
         results[f"single_source_{name}"] = statistics.fmean(unseen)
         results[f"single_source_{name}_source_val"] = r["source_val"]
-        table.append((f"one source, {name}", {"average %": 100 * results[f"single_source_{name}"],
-                                              "source val %": 100 * r["source_val"]}))
+        table.append(
+            (
+                f"one source, {name}",
+                {"average %": 100 * results[f"single_source_{name}"], "source val %": 100 * r["source_val"]},
+            )
+        )
     return results, table
 
 
@@ -272,7 +345,10 @@ def run_domain_generalization(seed: int = 0, config: DGConfig | None = None, pro
     single = run_single_source(seed, config, families, progress=progress)
     results, table = summarize(multi, spurious, single)
     return ExperimentResult(
-        experiment="domain-generalization", seed=seed, results=results, seconds=time.perf_counter() - start,
+        experiment="domain-generalization",
+        seed=seed,
+        results=results,
+        seconds=time.perf_counter() - start,
         table=table,
         details={"config": asdict(config), "multi_source": multi, "spurious": spurious, "single_source": single},
     )

@@ -38,7 +38,9 @@ class DomainShiftConfig:
     arch: str = "lenet"  # the source model (`tlcourse.library.models.build_classifier`)
 
 
-def make_domain_shift_task(seed: int, config: DomainShiftConfig = DomainShiftConfig()) -> tuple[Domain, Domain, dict[str, Domain]]:
+def make_domain_shift_task(
+    seed: int, config: DomainShiftConfig = DomainShiftConfig()
+) -> tuple[Domain, Domain, dict[str, Domain]]:
     """Source train and test sets (RGB Fashion-MNIST), and the covariate-shifted targets of the test set.
 
     The targets hold the same images and labels as the source test set: only the image style moves,
@@ -87,8 +89,14 @@ def run_domain_shift(seed: int = 0, config: DomainShiftConfig | None = None, pro
     source_train, source_test, targets = make_domain_shift_task(seed, config)
     model = build_classifier(config.arch, num_classes=source_train.num_classes)
     history = fit(
-        model, source_train, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
-        seed=seed, progress=progress, desc="source model",
+        model,
+        source_train,
+        epochs=config.epochs,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        seed=seed,
+        progress=progress,
+        desc="source model",
     )
 
     source_acc = evaluate(model, source_test)
@@ -105,9 +113,14 @@ def run_domain_shift(seed: int = 0, config: DomainShiftConfig | None = None, pro
         results[name] = acc
         results[f"mmd_{name}"] = dist["mmd"]
         results[f"pad_{name}"] = dist["pad"]
-        table.append((name, {"accuracy %": 100 * acc, "drop": 100 * (source_acc - acc), "MMD²": dist["mmd"], "PAD": dist["pad"]}))
+        table.append(
+            (name, {"accuracy %": 100 * acc, "drop": 100 * (source_acc - acc), "MMD²": dist["mmd"], "PAD": dist["pad"]})
+        )
 
-    for name, target in [("label_shift", label_shift_target(source_test, seed)), ("concept_shift", concept_shift_target(source_test))]:
+    for name, target in [
+        ("label_shift", label_shift_target(source_test, seed)),
+        ("concept_shift", concept_shift_target(source_test)),
+    ]:
         acc = evaluate(model, target)
         results[name] = acc
         table.append((name, {"accuracy %": 100 * acc, "drop": 100 * (source_acc - acc), "MMD²": "", "PAD": ""}))

@@ -95,11 +95,21 @@ def check_result(experiment: str, name: str, value: float, grading: bool | None 
 #: moves both numbers together, so the single ranges of the two overlap while the gain stays positive.
 CLAIMED_GAINS: dict[str, dict[str, str]] = {
     "fine-tuning": {"linear_probe": "scratch", "lp_ft": "scratch", "full_fine_tune": "scratch"},
-    "dann": {"dann": "source_only", "entropy_min": "source_only", "fixmatch": "dann", "source_augment": "source_only",
-             "self_training": "source_augment"},  # the unlabelled target adds to the prior
+    "dann": {
+        "dann": "source_only",
+        "entropy_min": "source_only",
+        "fixmatch": "dann",
+        "source_augment": "source_only",
+        "self_training": "source_augment",
+    },  # the unlabelled target adds to the prior
     "dann-long": {"dann": "source_only"},
-    "dann-font-digits": {"entropy_min": "source_only", "vada": "source_only", "dirt_t": "source_only",
-                         "fixmatch": "dann", "self_training": "source_augment"},
+    "dann-font-digits": {
+        "entropy_min": "source_only",
+        "vada": "source_only",
+        "dirt_t": "source_only",
+        "fixmatch": "dann",
+        "self_training": "source_augment",
+    },
     "label-shift": {"em_calibrated": "unadapted", "bbse": "unadapted"},
     "universal-da": {"partial_source_only": "partial_dann"},  # the claim: DANN *hurts* in the partial setting
     "test-time": {"bn_adapt": "source_only", "tent": "source_only"},
@@ -117,9 +127,17 @@ def gain_key(method: str, baseline: str) -> str:
 def paired_gains(experiment: str, runs: list[dict]) -> list[dict]:
     """Each run's claimed gains (`CLAIMED_GAINS`) as runs of their own: ``{"results": {gain_key: diff}}``."""
     claims = CLAIMED_GAINS.get(experiment, {})
-    return [{"seed": run.get("seed"), "results": {
-        gain_key(m, b): run["results"][m] - run["results"][b]
-        for m, b in claims.items() if m in run["results"] and b in run["results"]}} for run in runs]
+    return [
+        {
+            "seed": run.get("seed"),
+            "results": {
+                gain_key(m, b): run["results"][m] - run["results"][b]
+                for m, b in claims.items()
+                if m in run["results"] and b in run["results"]
+            },
+        }
+        for run in runs
+    ]
 
 
 def gain_range(stats: dict[str, float]) -> list[float]:
@@ -128,8 +146,9 @@ def gain_range(stats: dict[str, float]) -> list[float]:
     return [max(low, GAIN_FLOOR), high]
 
 
-def check_gain(experiment: str, method: str, baseline: str, value: float, baseline_value: float,
-               grading: bool | None = None) -> float:
+def check_gain(
+    experiment: str, method: str, baseline: str, value: float, baseline_value: float, grading: bool | None = None
+) -> float:
     """Return the gain ``value - baseline_value`` if it lies in its range, else raise an AssertionError.
 
     The range is ``[EXPERIMENT.gains]`` (``[EXPERIMENT.grading_gains]`` while autograding, where there is
@@ -142,7 +161,9 @@ def check_gain(experiment: str, method: str, baseline: str, value: float, baseli
         return gain
     grading = autograding() if grading is None else grading
     entry = load_expected().get(experiment, {})
-    table = entry.get("grading_gains", {}) if grading and key in entry.get("grading_gains", {}) else entry.get("gains", {})
+    table = (
+        entry.get("grading_gains", {}) if grading and key in entry.get("grading_gains", {}) else entry.get("gains", {})
+    )
     if key not in table:
         raise KeyError(f"No claimed gain {key!r} for experiment {experiment!r}; known: {sorted(table)}.")
     low, high = table[key]
@@ -214,12 +235,16 @@ def calibration_toml(experiment: str, runs: list[dict], command: str) -> str:
     ]
     gains = summarize_runs(paired_gains(experiment, runs))
     if gains:
-        lines += ["", f"[{experiment}.gains]  # claimed gains, paired by seed: [min - (3 sd + 0.02), max + ...], "
-                  f"at least {GAIN_FLOOR}"]
+        lines += [
+            "",
+            f"[{experiment}.gains]  # claimed gains, paired by seed: [min - (3 sd + 0.02), max + ...], "
+            f"at least {GAIN_FLOOR}",
+        ]
         lines += [f"{name} = {gain_range(stats)}" for name, stats in gains.items()]
         lines += ["", f"[{experiment}.gains_observed]  # mean, sd, min, max over the seeds"]
-        lines += [f"{name} = [{s['mean']:.4f}, {s['sd']:.4f}, {s['min']:.4f}, {s['max']:.4f}]"
-                  for name, s in gains.items()]
+        lines += [
+            f"{name} = [{s['mean']:.4f}, {s['sd']:.4f}, {s['min']:.4f}, {s['max']:.4f}]" for name, s in gains.items()
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -240,7 +265,8 @@ def results_markdown() -> str:
         "",
         "Generated from `tlcourse/experiments/expected.toml` by `python -m tlcourse expected --markdown > RESULTS.md`.",
         "Accuracies and H-scores in %; each row is the mean ± standard deviation over the calibration seeds, then",
-        "the lowest and highest seed, then the range the tests check (rule: [min - (3 sd + 0.02), max + (3 sd + 0.02)]).",
+        "the lowest and highest seed, then the range the tests check "
+        "(rule: [min - (3 sd + 0.02), max + (3 sd + 0.02)]).",
         "A *paired gain* row is a method's accuracy minus its baseline's on the same seed, for each gain a chapter",
         "claims; its range never allows less than +0.5 points, so a method that only ties its baseline fails.",
         "",
@@ -251,9 +277,15 @@ def results_markdown() -> str:
             continue
         paper = {k: v for k, v in entry.get("paper", {}).items() if k != "source"}
         out += [f"## `{experiment}`", ""]
-        out.append(f"Command: `{entry.get('command', '?')}`, seeds {entry.get('seeds', '?')}"
-                   + (f", held-out seeds {entry['held_out_seeds']} (all inside the ranges)" if "held_out_seeds" in entry else "")
-                   + ".")
+        out.append(
+            f"Command: `{entry.get('command', '?')}`, seeds {entry.get('seeds', '?')}"
+            + (
+                f", held-out seeds {entry['held_out_seeds']} (all inside the ranges)"
+                if "held_out_seeds" in entry
+                else ""
+            )
+            + "."
+        )
         if "machine" in entry:
             out.append(f"Machine: {entry['machine']}.")
         if "note" in entry:
@@ -268,16 +300,23 @@ def results_markdown() -> str:
         for name, (mean, sd, low, high) in observed.items():
             scale, fmt = (100, "{:.1f}") if _percent(name) else (1, "{:.3f}")
             r = entry.get("ranges", {}).get(name)
-            cells = [f"`{name}`", f"{fmt.format(scale * mean)} ± {fmt.format(scale * sd)}",
-                     f"{fmt.format(scale * low)} .. {fmt.format(scale * high)}",
-                     f"[{fmt.format(scale * r[0])}, {fmt.format(scale * r[1])}]" if r else ""]
+            cells = [
+                f"`{name}`",
+                f"{fmt.format(scale * mean)} ± {fmt.format(scale * sd)}",
+                f"{fmt.format(scale * low)} .. {fmt.format(scale * high)}",
+                f"[{fmt.format(scale * r[0])}, {fmt.format(scale * r[1])}]" if r else "",
+            ]
             if paper:
                 cells.append(str(paper.get(name, "")))
             out.append("| " + " | ".join(cells) + " |")
         for key, (mean, sd, low, high) in entry.get("gains_observed", {}).items():
             r = entry.get("gains", {}).get(key)
-            cells = [f"`{key.replace('_over_', ' - ')}` (paired gain)", f"{100 * mean:+.1f} ± {100 * sd:.1f}",
-                     f"{100 * low:+.1f} .. {100 * high:+.1f}", f"[{100 * r[0]:+.1f}, {100 * r[1]:+.1f}]" if r else ""]
+            cells = [
+                f"`{key.replace('_over_', ' - ')}` (paired gain)",
+                f"{100 * mean:+.1f} ± {100 * sd:.1f}",
+                f"{100 * low:+.1f} .. {100 * high:+.1f}",
+                f"[{100 * r[0]:+.1f}, {100 * r[1]:+.1f}]" if r else "",
+            ]
             out.append("| " + " | ".join(cells + ([""] if paper else [])) + " |")
         if paper:
             out += ["", f"Published: {entry['paper'].get('source', '?')}"]

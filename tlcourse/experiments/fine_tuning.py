@@ -39,11 +39,18 @@ from tlcourse.library.methods.fine_tuning import (
     pretrained_parameters,
     trainable_parameters,
 )
-from tlcourse.library.models import FeatureClassifier, build_classifier, count_parameters, linear_head, resnet_classifier
+from tlcourse.library.models import (
+    FeatureClassifier,
+    build_classifier,
+    count_parameters,
+    linear_head,
+    resnet_classifier,
+)
 from tlcourse.library.train import History, evaluate, fit, predict
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # Sandal, Shirt, Sneaker, Bag, Ankle boot
+
 
 @dataclass(frozen=True)
 class FineTuningConfig:
@@ -64,7 +71,12 @@ class FineTuningConfig:
     labels_per_class: int = 10  # the headline budget
     val_per_class: int = 5  # the small labelled target validation split, for early stopping only
     budgets: tuple[int, ...] = (1, 5, 10, 50)  # labels per class on the learning curve
-    curve_methods: tuple[str, ...] = ("scratch", "linear_probe", "full_fine_tune", "lp_ft")  # rows of the learning curve
+    curve_methods: tuple[str, ...] = (
+        "scratch",
+        "linear_probe",
+        "full_fine_tune",
+        "lp_ft",
+    )  # rows of the learning curve
     steps: int = 200  # the most optimizer steps of one fine-tuning run (`epochs_for`)
     batch_size: int = 32  # labelled target images per fine-tuning step
     lr: float = 1e-3  # from scratch (the source's own learning rate)
@@ -94,15 +106,24 @@ class FineTuningConfig:
 #: The budget notebooks use while nbgrader autogrades (`tlcourse.experiments.expected.autograding`): a fifth of the
 #: source, half the fine-tuning steps, no learning curve, no UCI pair, one student. Its ranges are
 #: ``[fine-tuning.grading_ranges]``.
-GRADING_CONFIG = FineTuningConfig(n_source=6_000, n_target_pool=3_000, n_test=1_000, budgets=(10,), steps=100,
-                                  student_widths=(8,), distill_epochs=1, uci=False)
+GRADING_CONFIG = FineTuningConfig(
+    n_source=6_000,
+    n_target_pool=3_000,
+    n_test=1_000,
+    budgets=(10,),
+    steps=100,
+    student_widths=(8,),
+    distill_epochs=1,
+    uci=False,
+)
 
 
 #: ``--profile full``: torchvision's ResNet-18 from the ImageNet weights in the local torch hub cache,
 #: pretrained further on the source, at a larger budget, on the GPU when there is one. The task stays
 #: the offline one, so that the table reads against the small networks' (RESULTS.md).
-FULL_CONFIG = FineTuningConfig(arch="resnet18", weights="cached", source_epochs=5, steps=500, batch_size=64,
-                               grayscale=False)
+FULL_CONFIG = FineTuningConfig(
+    arch="resnet18", weights="cached", source_epochs=5, steps=500, batch_size=64, grayscale=False
+)
 
 
 # ------------------------------------------------------------------------------------------ the task
@@ -111,8 +132,9 @@ def class_subset(domain: Domain, classes: tuple[int, ...], name: str | None = No
     keep = torch.isin(domain.y, torch.tensor(classes))
     relabel = torch.full((domain.num_classes,), -1, dtype=torch.int64)
     relabel[torch.tensor(classes)] = torch.arange(len(classes))
-    return Domain(name or domain.name, domain.x[keep], relabel[domain.y[keep]],
-                  tuple(domain.classes[c] for c in classes))
+    return Domain(
+        name or domain.name, domain.x[keep], relabel[domain.y[keep]], tuple(domain.classes[c] for c in classes)
+    )
 
 
 @dataclass(frozen=True)
@@ -164,8 +186,10 @@ def labelled_split(pool: Domain, labels_per_class: int, val_per_class: int, seed
     for c in range(pool.num_classes):
         members = (pool.y == c).nonzero().squeeze(1)
         if len(members) < val_per_class + labels_per_class:
-            raise ValueError(f"class {pool.classes[c]!r} of {pool.name!r} has {len(members)} images; "
-                             f"{val_per_class} for validation and {labels_per_class} labels need more.")
+            raise ValueError(
+                f"class {pool.classes[c]!r} of {pool.name!r} has {len(members)} images; "
+                f"{val_per_class} for validation and {labels_per_class} labels need more."
+            )
         members = members[torch.randperm(len(members), generator=generator)]
         val_idx.append(members[:val_per_class])
         lab_idx.append(members[val_per_class : val_per_class + labels_per_class])
@@ -173,8 +197,11 @@ def labelled_split(pool: Domain, labels_per_class: int, val_per_class: int, seed
     rest = torch.ones(len(pool), dtype=torch.bool)
     rest[val_idx_t] = False
     rest[lab_idx_t] = False
-    return (pool.subset(lab_idx_t, f"{pool.name} ({labels_per_class}/class)"),
-            pool.subset(val_idx_t, f"{pool.name} validation"), pool.subset(rest, f"{pool.name} unlabelled"))
+    return (
+        pool.subset(lab_idx_t, f"{pool.name} ({labels_per_class}/class)"),
+        pool.subset(val_idx_t, f"{pool.name} validation"),
+        pool.subset(rest, f"{pool.name} unlabelled"),
+    )
 
 
 def shuffled_labels(domain: Domain, seed: int) -> Domain:
@@ -189,8 +216,9 @@ def shuffled_source(source: Domain, config: FineTuningConfig, seed: int) -> Doma
 
 
 # -------------------------------------------------------------------------------------- the recipes
-def build_network(config: FineTuningConfig, num_classes: int, in_channels: int, *,
-                  pretrained: bool = False) -> FeatureClassifier:
+def build_network(
+    config: FineTuningConfig, num_classes: int, in_channels: int, *, pretrained: bool = False
+) -> FeatureClassifier:
     """A fresh network of ``config.arch``; with ``pretrained`` and ``config.weights="cached"``, ResNet-18's
     ImageNet weights from the local torch hub cache (`tlcourse.library.models.resnet_classifier`: nothing downloads,
     a missing file is a clear FileNotFoundError). Scratch baselines always start from random weights.
@@ -198,13 +226,16 @@ def build_network(config: FineTuningConfig, num_classes: int, in_channels: int, 
     if config.arch == "resnet18":
         return resnet_classifier(num_classes, weights=config.weights if pretrained else None)
     if config.weights is not None:
-        raise ValueError(f"weights={config.weights!r} needs arch='resnet18'; the course's small CNNs have no "
-                         "pretrained weights other than the ones `pretrain` trains.")
+        raise ValueError(
+            f"weights={config.weights!r} needs arch='resnet18'; the course's small CNNs have no "
+            "pretrained weights other than the ones `pretrain` trains."
+        )
     return build_classifier(config.arch, num_classes=num_classes, in_channels=in_channels)
 
 
-def pretrain(source: Domain, config: FineTuningConfig, seed: int, *, progress: bool = False,
-             desc: str = "pretrain") -> FeatureClassifier:
+def pretrain(
+    source: Domain, config: FineTuningConfig, seed: int, *, progress: bool = False, desc: str = "pretrain"
+) -> FeatureClassifier:
     """Train the source network: ``config.arch`` on ``source`` for ``config.source_epochs`` epochs.
 
     With ``config.weights="cached"`` training starts from the ImageNet weights; ``source_epochs=0`` then
@@ -213,28 +244,59 @@ def pretrain(source: Domain, config: FineTuningConfig, seed: int, *, progress: b
     seed_row(seed)
     model = build_network(config, source.num_classes, source.x.shape[1], pretrained=True)
     if config.source_epochs > 0:
-        fit(model, source, epochs=config.source_epochs, lr=config.source_lr, batch_size=64, seed=seed,
-            progress=progress, desc=desc)
+        fit(
+            model,
+            source,
+            epochs=config.source_epochs,
+            lr=config.source_lr,
+            batch_size=64,
+            seed=seed,
+            progress=progress,
+            desc=desc,
+        )
     elif config.weights is None:
-        raise ValueError("source_epochs=0 leaves a randomly initialised network: pretraining needs at least "
-                         "one epoch unless weights='cached'.")
+        raise ValueError(
+            "source_epochs=0 leaves a randomly initialised network: pretraining needs at least "
+            "one epoch unless weights='cached'."
+        )
     return model
 
 
-def fine_tune(model: nn.Module, labelled: Domain, val: Domain, config: FineTuningConfig, *, lr: float, seed: int,
-              regularizer=None, params: list[nn.Parameter] | None = None) -> History:
+def fine_tune(
+    model: nn.Module,
+    labelled: Domain,
+    val: Domain,
+    config: FineTuningConfig,
+    *,
+    lr: float,
+    seed: int,
+    regularizer=None,
+    params: list[nn.Parameter] | None = None,
+) -> History:
     """Train the trainable parameters of ``model`` on the labelled target set, with early stopping on ``val``.
 
     The budget is ``config.steps`` optimizer steps of Adam; training stops once the validation accuracy
     has not improved for a third of them, and the best epoch's parameters are kept.
     """
     epochs, patience = config.epochs_for(len(labelled))
-    return fit(model, labelled, epochs=epochs, lr=lr, batch_size=config.batch_size, val=val, seed=seed,
-               early_stopping=patience, regularizer=regularizer, params=params, progress=False)
+    return fit(
+        model,
+        labelled,
+        epochs=epochs,
+        lr=lr,
+        batch_size=config.batch_size,
+        val=val,
+        seed=seed,
+        early_stopping=patience,
+        regularizer=regularizer,
+        params=params,
+        progress=False,
+    )
 
 
-def linear_probe_then_fine_tune(model: FeatureClassifier, labelled: Domain, val: Domain, config: FineTuningConfig,
-                                seed: int) -> FeatureClassifier:
+def linear_probe_then_fine_tune(
+    model: FeatureClassifier, labelled: Domain, val: Domain, config: FineTuningConfig, seed: int
+) -> FeatureClassifier:
     """LP-FT (Kumar et al., ICLR 2022): train the new head on frozen features first, then everything.
 
     Full fine-tuning from a *random* head sends large, random gradients into the pretrained features
@@ -294,8 +356,15 @@ def _l2_sp(source_model, labelled, val, config, seed) -> FeatureClassifier:
     """Full fine-tuning plus `l2_sp_penalty` towards the pretrained weights."""
     model = _pretrained(source_model, labelled, "l2_sp")
     reference = pretrained_parameters(model)
-    fine_tune(model, labelled, val, config, lr=config.fine_tune_lr, seed=seed,
-              regularizer=lambda x, logits: l2_sp_penalty(model, reference, config.l2_sp_alpha, config.l2_sp_beta))
+    fine_tune(
+        model,
+        labelled,
+        val,
+        config,
+        lr=config.fine_tune_lr,
+        seed=seed,
+        regularizer=lambda x, logits: l2_sp_penalty(model, reference, config.l2_sp_alpha, config.l2_sp_beta),
+    )
     return model
 
 
@@ -304,10 +373,18 @@ def _lwf(source_model, labelled, val, config, seed) -> FeatureClassifier:
     model = _pretrained(source_model, labelled, "lwf")
     teacher = frozen_copy(source_model)
     old_head = copy.deepcopy(source_model.head)  # LwF trains the old head too
-    fine_tune(model, labelled, val, config, lr=config.fine_tune_lr, seed=seed,
-              params=trainable_parameters(model) + list(old_head.parameters()),
-              regularizer=lambda x, logits: config.lwf_weight * lwf_loss(model, old_head, x, teacher(x),
-                                                                        config.lwf_temperature))
+    fine_tune(
+        model,
+        labelled,
+        val,
+        config,
+        lr=config.fine_tune_lr,
+        seed=seed,
+        params=trainable_parameters(model) + list(old_head.parameters()),
+        regularizer=lambda x, logits: (
+            config.lwf_weight * lwf_loss(model, old_head, x, teacher(x), config.lwf_temperature)
+        ),
+    )
     return model
 
 
@@ -324,8 +401,14 @@ METHODS: dict[str, Callable[..., FeatureClassifier]] = {
 }
 
 
-def transfer(method: str, source_model: FeatureClassifier | None, labelled: Domain, val: Domain,
-             config: FineTuningConfig, seed: int) -> FeatureClassifier:
+def transfer(
+    method: str,
+    source_model: FeatureClassifier | None,
+    labelled: Domain,
+    val: Domain,
+    config: FineTuningConfig,
+    seed: int,
+) -> FeatureClassifier:
     """Train a classifier for the target task with one of `METHODS` (each recipe's docstring says what it
     trains), from a seeded start (`seed_row`); ``source_model`` is left untouched."""
     if method not in METHODS:
@@ -339,14 +422,26 @@ def student_classifier(width: int, in_channels: int, num_classes: int) -> Featur
     """A LeNet-shaped student, thinner: conv 5x5 x``width`` -> ReLU -> pool -> conv 5x5 x``2 width`` -> ReLU
     -> pool, then one linear layer on its ``2 width x 4 x 4`` features (28x28 images)."""
     features = nn.Sequential(
-        nn.Conv2d(in_channels, width, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(width, 2 * width, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Conv2d(in_channels, width, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
     )
     return FeatureClassifier(features, linear_head(32 * width, num_classes), 32 * width)
 
 
-def distill(student: nn.Module, teacher: nn.Module, images: torch.Tensor, config: FineTuningConfig, seed: int,
-            val: Domain | None = None, temperature: float | None = None) -> History:
+def distill(
+    student: nn.Module,
+    teacher: nn.Module,
+    images: torch.Tensor,
+    config: FineTuningConfig,
+    seed: int,
+    val: Domain | None = None,
+    temperature: float | None = None,
+) -> History:
     """Train ``student`` to match ``teacher``'s softened outputs on unlabelled ``images`` (Hinton et al., 2015).
 
     No label is used: the loss is `distillation_loss` alone. The training "labels" are the teacher's
@@ -356,16 +451,30 @@ def distill(student: nn.Module, teacher: nn.Module, images: torch.Tensor, config
     teacher = frozen_copy(teacher)
     logits = predict(teacher, images)
     data = Domain("teacher's predictions", images, logits.argmax(1), tuple(str(k) for k in range(logits.shape[1])))
-    return fit(student, data, epochs=config.distill_epochs, lr=config.distill_lr, batch_size=64, seed=seed,
-               val=val, progress=False,
-               loss_fn=lambda logits, labels: logits.new_zeros(()),
-               regularizer=lambda x, logits: distillation_loss(logits, teacher(x), temperature))
+    return fit(
+        student,
+        data,
+        epochs=config.distill_epochs,
+        lr=config.distill_lr,
+        batch_size=64,
+        seed=seed,
+        val=val,
+        progress=False,
+        loss_fn=lambda logits, labels: logits.new_zeros(()),
+        regularizer=lambda x, logits: distillation_loss(logits, teacher(x), temperature),
+    )
 
 
 # --------------------------------------------------------------------------------------- the curves
-def learning_curve(source_model: FeatureClassifier, pool: Domain, test: Domain, config: FineTuningConfig, seed: int,
-                   methods: tuple[str, ...] | None = None, budgets: tuple[int, ...] | None = None
-                   ) -> dict[str, dict[int, float]]:
+def learning_curve(
+    source_model: FeatureClassifier,
+    pool: Domain,
+    test: Domain,
+    config: FineTuningConfig,
+    seed: int,
+    methods: tuple[str, ...] | None = None,
+    budgets: tuple[int, ...] | None = None,
+) -> dict[str, dict[int, float]]:
     """Target test accuracy of each method at each label budget: ``{method: {labels per class: accuracy}}``."""
     methods = config.curve_methods if methods is None else methods
     budgets = config.budgets if budgets is None else budgets
@@ -386,8 +495,9 @@ def make_uci_task(seed: int, in_channels: int = 3) -> tuple[Domain, Domain]:
 
 
 @register("fine-tuning")
-def run_fine_tuning(seed: int = 0, config: FineTuningConfig | None = None, progress: bool = True,
-                    profile: str = "offline") -> ExperimentResult:
+def run_fine_tuning(
+    seed: int = 0, config: FineTuningConfig | None = None, progress: bool = True, profile: str = "offline"
+) -> ExperimentResult:
     """Pretrain on the source (and on shuffled source labels), then transfer with every recipe.
 
     ``profile="full"`` uses `FULL_CONFIG` (ResNet-18 from the cached ImageNet weights) unless ``config``
@@ -400,8 +510,9 @@ def run_fine_tuning(seed: int = 0, config: FineTuningConfig | None = None, progr
     task = make_fine_tuning_task(seed, config)
     n = config.labels_per_class
     source_model = pretrain(task.source_train, config, seed, progress=progress, desc="source")
-    shuffled_model = pretrain(shuffled_source(task.source_train, config, seed), config, seed, progress=progress,
-                              desc="shuffled source")
+    shuffled_model = pretrain(
+        shuffled_source(task.source_train, config, seed), config, seed, progress=progress, desc="shuffled source"
+    )
     labelled, val, unlabelled = labelled_split(task.target_pool, n, config.val_per_class, seed)
 
     results: dict[str, float] = {"source": evaluate(source_model, task.source_test)}
@@ -409,10 +520,12 @@ def run_fine_tuning(seed: int = 0, config: FineTuningConfig | None = None, progr
     for method in METHODS:
         models[method] = transfer(method, source_model, labelled, val, config, seed)
         results[method] = evaluate(models[method], task.target_test)
-    results["negative_transfer"] = evaluate(transfer("full_fine_tune", shuffled_model, labelled, val, config, seed),
-                                            task.target_test)
+    results["negative_transfer"] = evaluate(
+        transfer("full_fine_tune", shuffled_model, labelled, val, config, seed), task.target_test
+    )
     results["negative_linear_probe"] = evaluate(
-        transfer("linear_probe", shuffled_model, labelled, val, config, seed), task.target_test)
+        transfer("linear_probe", shuffled_model, labelled, val, config, seed), task.target_test
+    )
 
     # Compression: small students learn from the LP-FT model on the unlabelled target images. The teacher
     # was fixed while writing the chapter, on the development split (docs/decisions/fine-tuning.md).
@@ -427,8 +540,14 @@ def run_fine_tuning(seed: int = 0, config: FineTuningConfig | None = None, progr
         distill(student, teacher, unlabelled.x, config, seed)
         results[f"student{width}_distilled"] = evaluate(student, task.target_test)
 
-    curve = learning_curve(source_model, task.target_pool, task.target_test, config, seed,
-                           budgets=tuple(b for b in config.budgets if b != n))
+    curve = learning_curve(
+        source_model,
+        task.target_pool,
+        task.target_test,
+        config,
+        seed,
+        budgets=tuple(b for b in config.budgets if b != n),
+    )
     for method, points in curve.items():
         for budget, acc in points.items():
             results[f"{method}_n{budget}"] = acc
@@ -437,21 +556,40 @@ def run_fine_tuning(seed: int = 0, config: FineTuningConfig | None = None, progr
         pool, test = make_uci_task(seed, task.source_train.x.shape[1])
         uci_labelled, uci_val, _ = labelled_split(pool, n, config.val_per_class, seed)
         for method in ("scratch", "linear_probe", "l2_sp"):
-            results[f"uci_{method}"] = evaluate(transfer(method, source_model, uci_labelled, uci_val, config, seed), test)
+            results[f"uci_{method}"] = evaluate(
+                transfer(method, source_model, uci_labelled, uci_val, config, seed), test
+            )
 
     table: list[tuple[str, dict[str, float | str]]] = [
         (name, {"target accuracy %": 100 * results[name], "vs scratch": 100 * (results[name] - results["scratch"])})
         for name in (*METHODS, "negative_transfer", "negative_linear_probe")
     ]
-    table += [(f"student{w} ({count_parameters(student_classifier(w, labelled.x.shape[1], 5))} params)",
-               {"target accuracy %": 100 * results[f"student{w}_distilled"],
-                "vs scratch": 100 * (results[f"student{w}_distilled"] - results["scratch"])})
-              for w in config.student_widths]
+    table += [
+        (
+            f"student{w} ({count_parameters(student_classifier(w, labelled.x.shape[1], 5))} params)",
+            {
+                "target accuracy %": 100 * results[f"student{w}_distilled"],
+                "vs scratch": 100 * (results[f"student{w}_distilled"] - results["scratch"]),
+            },
+        )
+        for w in config.student_widths
+    ]
     if config.uci:
-        table += [(f"uci_{m}", {"target accuracy %": 100 * results[f"uci_{m}"],
-                                "vs scratch": 100 * (results[f"uci_{m}"] - results["uci_scratch"])})
-                  for m in ("scratch", "linear_probe", "l2_sp")]
+        table += [
+            (
+                f"uci_{m}",
+                {
+                    "target accuracy %": 100 * results[f"uci_{m}"],
+                    "vs scratch": 100 * (results[f"uci_{m}"] - results["uci_scratch"]),
+                },
+            )
+            for m in ("scratch", "linear_probe", "l2_sp")
+        ]
     return ExperimentResult(
-        experiment="fine-tuning", seed=seed, results=results, seconds=time.perf_counter() - start, table=table,
+        experiment="fine-tuning",
+        seed=seed,
+        results=results,
+        seconds=time.perf_counter() - start,
+        table=table,
         details={"config": asdict(config), "source_model": source_model, "models": models, "curve": curve},
     )

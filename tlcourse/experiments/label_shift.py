@@ -57,8 +57,10 @@ class LabelShiftConfig:
 
 def target_priors(num_classes: int, seed: int, draws: int) -> dict[str, list[Tensor]]:
     """The chapter's shifts: ``draws`` priors from Dirichlet(0.1), (1), (10), and one class at 0.5."""
-    priors = {f"alpha{a:g}": [dirichlet_prior(num_classes, a, seed=1000 * seed + 100 * i + d)
-                              for d in range(draws)] for i, a in enumerate((0.1, 1.0, 10.0))}
+    priors = {
+        f"alpha{a:g}": [dirichlet_prior(num_classes, a, seed=1000 * seed + 100 * i + d) for d in range(draws)]
+        for i, a in enumerate((0.1, 1.0, 10.0))
+    }
     priors["one_class"] = [one_class_prior(num_classes, (seed + d) % num_classes, 0.5) for d in range(draws)]
     return priors
 
@@ -73,12 +75,22 @@ def target_indices(labels: Tensor, classes: tuple[str, ...], prior: Tensor, n: i
     return resample_to_prior(positions, prior, n=n, seed=seed).x.flatten().long()
 
 
-def retrain_head(model, features: Tensor, labels: Tensor, weights: Tensor, *, epochs: int, lr: float,
-                 batch_size: int, seed: int) -> torch.nn.Module:
+def retrain_head(
+    model, features: Tensor, labels: Tensor, weights: Tensor, *, epochs: int, lr: float, batch_size: int, seed: int
+) -> torch.nn.Module:
     """A copy of the model's head trained further on source features with importance-weighted CE."""
     head = copy.deepcopy(model.head)
-    fit(head, (features, labels), epochs=epochs, lr=lr, batch_size=batch_size,
-        loss_fn=importance_weighted_cross_entropy(weights), device=features.device, seed=seed, progress=False)
+    fit(
+        head,
+        (features, labels),
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        loss_fn=importance_weighted_cross_entropy(weights),
+        device=features.device,
+        seed=seed,
+        progress=False,
+    )
     return head.eval()
 
 
@@ -130,15 +142,34 @@ def prepare_label_shift(seed: int, config: LabelShiftConfig, progress: bool = Tr
     train, val = source.split(config.n_train / (config.n_train + config.n_val), seed=seed)
     pool = load_fashion_mnist("test").to_rgb()
     model = build_classifier(config.arch, num_classes=source.num_classes)
-    history = fit(model, train, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=seed,
-                  progress=progress, desc="source model")
+    history = fit(
+        model,
+        train,
+        epochs=config.epochs,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        seed=seed,
+        progress=progress,
+        desc="source model",
+    )
     model.eval()
     val_logits, pool_features = predict(model, val.x), extract_features(model, pool.x)
     with torch.no_grad():
         pool_logits = model.head(pool_features)
     calibrations = {"ts": fit_temperature(val_logits, val.y), "bcts": fit_bcts(val_logits, val.y)}
-    return LabelShiftSetup(model, history, train, val, pool, source_prior(train.y, train.num_classes), val_logits,
-                           pool_logits, pool_features, extract_features(model, train.x), calibrations)
+    return LabelShiftSetup(
+        model,
+        history,
+        train,
+        val,
+        pool,
+        source_prior(train.y, train.num_classes),
+        val_logits,
+        pool_logits,
+        pool_features,
+        extract_features(model, train.x),
+        calibrations,
+    )
 
 
 @register("label-shift")
@@ -159,7 +190,7 @@ def run_label_shift(seed: int = 0, config: LabelShiftConfig | None = None, progr
             w_true = true_weights(q, p)
             calibrated = calibrations["bcts"](logits)
 
-            def record(name: str, probs: Tensor) -> None:
+            def record(name: str, probs: Tensor, labels: Tensor = labels, scores: dict = scores) -> None:
                 scores.setdefault(name, []).append((probs.argmax(1) == labels).double().mean().item())
 
             record("unadapted", logits)
@@ -168,8 +199,16 @@ def run_label_shift(seed: int = 0, config: LabelShiftConfig | None = None, progr
                 record(name, reweight_posteriors(calibrated, w))
                 scores.setdefault(f"{name}_weight_mse", []).append(weight_squared_error(w, w_true))
                 if name == "em_calibrated" and shift == "alpha0.1":
-                    head = retrain_head(model, train_features, train.y, w, epochs=config.retrain_epochs,
-                                        lr=config.lr, batch_size=256, seed=seed + d)
+                    head = retrain_head(
+                        model,
+                        train_features,
+                        train.y,
+                        w,
+                        epochs=config.retrain_epochs,
+                        lr=config.lr,
+                        batch_size=256,
+                        seed=seed + d,
+                    )
                     with torch.no_grad():
                         record("iw_retrain", head(pool_features[idx]))
         per_shift[shift] = {k: v for k, v in scores.items()}
@@ -188,7 +227,17 @@ def run_label_shift(seed: int = 0, config: LabelShiftConfig | None = None, progr
         row["weight MSE α=0.1"] = main.get(f"{name}_weight_mse", "")
         table.append((name, row))
     return ExperimentResult(
-        experiment="label-shift", seed=seed, results=results, seconds=time.perf_counter() - start, table=table,
-        details={"model": model, "history": history, "config": asdict(config), "per_shift": per_shift,
-                 "calibrations": calibrations, "source_prior": p},
+        experiment="label-shift",
+        seed=seed,
+        results=results,
+        seconds=time.perf_counter() - start,
+        table=table,
+        details={
+            "model": model,
+            "history": history,
+            "config": asdict(config),
+            "per_shift": per_shift,
+            "calibrations": calibrations,
+            "source_prior": p,
+        },
     )

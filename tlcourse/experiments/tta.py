@@ -68,8 +68,16 @@ def run_test_time(seed: int = 0, config: TTAConfig | None = None, progress: bool
     train = load_fashion_mnist("train").take(config.n_train, seed=seed).to_rgb()
     test = load_fashion_mnist("test").take(config.n_test, seed=seed).to_rgb()
     model = build_classifier(config.arch, num_classes=train.num_classes)
-    history = fit(model, train, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=seed,
-                  progress=progress, desc="source model")
+    history = fit(
+        model,
+        train,
+        epochs=config.epochs,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        seed=seed,
+        progress=progress,
+        desc="source model",
+    )
 
     per_shift = {"source": adapt_and_score(model, test, config)}
     for shift in SHIFTS:
@@ -83,6 +91,10 @@ def run_test_time(seed: int = 0, config: TTAConfig | None = None, progress: bool
     table = [(shift, {f"{m} %": 100 * scores[m] for m in METHODS}) for shift, scores in per_shift.items()]
     table.append(("mean of the 5 shifts", {f"{m} %": 100 * results[m] for m in METHODS}))
     return ExperimentResult(
-        experiment="test-time", seed=seed, results=results, seconds=time.perf_counter() - start, table=table,
+        experiment="test-time",
+        seed=seed,
+        results=results,
+        seconds=time.perf_counter() - start,
+        table=table,
         details={"model": model, "history": history, "config": asdict(config), "per_shift": per_shift},
     )

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-
 from tlcourse.experiments.registry import register, seed_row
 from tlcourse.experiments.results import ExperimentResult
 from tlcourse.library.data import CLASS_SET_SPLITS, class_set_domain, load_fashion_mnist, make_target
@@ -56,8 +55,10 @@ def make_class_set_task(setting: str, seed: int, config: UniversalDAConfig):
     source_classes, target_classes = CLASS_SET_SPLITS[setting]
     train = load_fashion_mnist("train").take(config.n_train, seed=seed).to_rgb()
     test = make_target(load_fashion_mnist("test").take(config.n_test, seed=seed).to_rgb(), config.shift, seed=seed)
-    return (class_set_domain(train, source_classes, source_classes),
-            class_set_domain(test, target_classes, source_classes))
+    return (
+        class_set_domain(train, source_classes, source_classes),
+        class_set_domain(test, target_classes, source_classes),
+    )
 
 
 def train_method(name: str, source, target, config: UniversalDAConfig, seed: int, progress: bool):
@@ -67,8 +68,16 @@ def train_method(name: str, source, target, config: UniversalDAConfig, seed: int
     seed_row(seed)
     model = build_classifier(config.arch, num_classes=source.num_classes)
     method = METHODS[name](model, source.num_classes, config)
-    fit_method(method, source, target.x, epochs=config.epochs, batch_size=config.batch_size, seed=seed,
-               progress=progress, desc=name)
+    fit_method(
+        method,
+        source,
+        target.x,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=seed,
+        progress=progress,
+        desc=name,
+    )
     return method.eval()
 
 
@@ -97,9 +106,20 @@ def run_universal_da(seed: int = 0, config: UniversalDAConfig | None = None, pro
             prefix = "" if setting == "universal" else "open_set_"
             results[f"{prefix}{name}_hscore"] = h_score(predicted, target.y, unknown)
             results[f"{prefix}{name}_accuracy"] = accuracy(predicted, target.y)
-            table.append((f"{setting}: {name}", {"accuracy %": 100 * results[f"{prefix}{name}_accuracy"],
-                                                  "H-score %": 100 * results[f"{prefix}{name}_hscore"]}))
+            table.append(
+                (
+                    f"{setting}: {name}",
+                    {
+                        "accuracy %": 100 * results[f"{prefix}{name}_accuracy"],
+                        "H-score %": 100 * results[f"{prefix}{name}_hscore"],
+                    },
+                )
+            )
     return ExperimentResult(
-        experiment="universal-da", seed=seed, results=results, seconds=time.perf_counter() - start, table=table,
+        experiment="universal-da",
+        seed=seed,
+        results=results,
+        seconds=time.perf_counter() - start,
+        table=table,
         details={"config": asdict(config)},
     )

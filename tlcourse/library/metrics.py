@@ -64,9 +64,7 @@ def per_class_accuracy(outputs: Tensor, labels: Tensor, num_classes: int) -> Ten
     """
     predictions = _predicted_labels(outputs, labels)
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(
-            f"labels must lie in [0, {num_classes}), got [{int(labels.min())}, {int(labels.max())}]."
-        )
+        raise ValueError(f"labels must lie in [0, {num_classes}), got [{int(labels.min())}, {int(labels.max())}].")
     correct = (predictions == labels).double()
     hits = torch.bincount(labels, weights=correct, minlength=num_classes)
     counts = torch.bincount(labels, minlength=num_classes).double()
@@ -157,7 +155,9 @@ def proxy_a_distance(source: Tensor, target: Tensor, seed: int = 0, test_fractio
     xs = source.detach().reshape(len(source), -1).cpu().double().numpy()
     xt = target.detach().reshape(len(target), -1).cpu().double().numpy()
     if xs.shape[1] != xt.shape[1]:
-        raise ValueError(f"source and target must have the same number of features, got {xs.shape[1]} and {xt.shape[1]}.")
+        raise ValueError(
+            f"source and target must have the same number of features, got {xs.shape[1]} and {xt.shape[1]}."
+        )
     n = min(len(xs), len(xt))
     if n < 2:
         raise ValueError(f"proxy_a_distance needs at least 2 samples per domain, got {len(xs)} and {len(xt)}.")

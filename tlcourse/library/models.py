@@ -38,7 +38,10 @@ class FeatureClassifier(nn.Module):
 
 
 def count_parameters(module: nn.Module, *, trainable: bool = False) -> int:
-    """Number of scalars in ``module``'s parameters (its size); with ``trainable``, only those that require gradients."""
+    """Number of scalars in ``module``'s parameters (its size).
+
+    With ``trainable``, only those that require gradients.
+    """
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable)
 
 
@@ -151,7 +154,9 @@ def mlp_classifier(in_features: int, num_classes: int, hidden: int = 256) -> Fea
 
     ``features``: flatten -> fc ``hidden`` -> ReLU -> fc ``hidden`` -> ReLU; ``head``: fc ``num_classes``.
     """
-    features = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+    features = nn.Sequential(
+        nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
+    )
     return FeatureClassifier(features, nn.Linear(hidden, num_classes), hidden)
 
 
@@ -242,7 +247,10 @@ def resnet_classifier(num_classes: int, weights: str | None = None) -> FeatureCl
     features = nn.Sequential(
         ImageNetNormalize(),
         nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
-        net.layer1, net.layer2, net.layer3, net.layer4,
+        net.layer1,
+        net.layer2,
+        net.layer3,
+        net.layer4,
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
     )

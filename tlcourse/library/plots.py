@@ -194,8 +194,16 @@ def bar_chart(
     ax.bar_label(bars, labels=[fmt.format(h) for h in heights], label_type="center", color="white", fontsize=9)
     if reference:
         ref_names = [k for k in names if k in reference]
-        ax.scatter(ref_names, [reference[k] for k in ref_names], marker="_", s=900, linewidths=2.5,
-                   color="black", zorder=3, label="reference")
+        ax.scatter(
+            ref_names,
+            [reference[k] for k in ref_names],
+            marker="_",
+            s=900,
+            linewidths=2.5,
+            color="black",
+            zorder=3,
+            label="reference",
+        )
         ax.legend()
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -254,9 +262,15 @@ def plot_confusion(
     k = len(class_names)
     fig, axes = _figure(figsize=(1.0 + 0.55 * k, 0.6 + 0.5 * k))
     ConfusionMatrixDisplay.from_predictions(
-        _numpy(labels), _numpy(predictions), labels=list(range(k)), display_labels=list(class_names),
-        normalize="true" if normalize else None, values_format=".2f" if normalize else "d",
-        cmap="Blues", xticks_rotation=45, ax=axes[0, 0],
+        _numpy(labels),
+        _numpy(predictions),
+        labels=list(range(k)),
+        display_labels=list(class_names),
+        normalize="true" if normalize else None,
+        values_format=".2f" if normalize else "d",
+        cmap="Blues",
+        xticks_rotation=45,
+        ax=axes[0, 0],
         im_kw={"vmin": 0.0, "vmax": 1.0} if normalize else None,  # same colour scale for every domain
     )
     axes[0, 0].set_title(title or ("Confusion matrix (rows sum to 1)" if normalize else "Confusion matrix (counts)"))
@@ -282,8 +296,12 @@ def scatter_with_fit(
         slope, intercept = np.polyfit(xs, ys, 1)
         r = np.corrcoef(xs, ys)[0, 1]
         grid = np.linspace(xs.min(), xs.max(), 100)
-        ax.plot(grid, slope * grid + intercept, color="tab:red",
-                label=f"least squares: y = {slope:.3g} x + {intercept:.3g} (r = {r:.2f})")
+        ax.plot(
+            grid,
+            slope * grid + intercept,
+            color="tab:red",
+            label=f"least squares: y = {slope:.3g} x + {intercept:.3g} (r = {r:.2f})",
+        )
         ax.legend(fontsize=8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -331,8 +349,12 @@ def plot_decision_regions(
         label, confidence = probs.argmax(1), probs.max(1)
         strength = ((confidence - 1 / k) / (1 - 1 / k)).reshape(gx.shape)  # 0 unsure .. 1 certain
         colours = np.array([cmap(c)[:3] for c in label]).reshape(*gx.shape, 3)
-        ax.imshow(1 - 0.45 * strength[..., None] * (1 - colours), origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]),
-                  aspect="auto")
+        ax.imshow(
+            1 - 0.45 * strength[..., None] * (1 - colours),
+            origin="lower",
+            extent=(lo[0], hi[0], lo[1], hi[1]),
+            aspect="auto",
+        )
         ax.contour(gx, gy, label.reshape(gx.shape), levels=np.arange(k - 1) + 0.5, colors="k", linewidths=1.2)
         for d, (domain, xy) in enumerate(zip(domains, points)):
             c = [cmap(int(y)) for y in _numpy(domain.y)]

@@ -248,8 +248,16 @@ def fit(
             accumulate(sums, {"loss": loss.item() * len(idx), "train_acc": (logits.argmax(1) == y).sum().item()})
         return mean_record(sums, len(train_y))
 
-    return run_epochs(model, train_epoch, epochs=epochs, val=val, early_stopping=early_stopping, device=device,
-                      progress=progress, desc=desc)
+    return run_epochs(
+        model,
+        train_epoch,
+        epochs=epochs,
+        val=val,
+        early_stopping=early_stopping,
+        device=device,
+        progress=progress,
+        desc=desc,
+    )
 
 
 def fit_method(
@@ -330,7 +338,7 @@ def fit_domains(
     progress: bool = True,
     desc: str = "train",
 ) -> History:
-    """Train a `tlcourse.library.methods.MultiDomainMethod` with one minibatch of ``batch_size`` from every domain per step.
+    """Train a `MultiDomainMethod` with one minibatch of ``batch_size`` from every domain per step.
 
     An epoch is as many steps as the *smallest* domain has full minibatches (a domain smaller than
     ``batch_size`` gives its whole self each step); each domain's order is reshuffled when it runs out.
@@ -381,13 +389,23 @@ def fit_domains(
             step += 1
         return mean_record(sums, steps_per_epoch)
 
-    return run_epochs(method, train_epoch, epochs=epochs, val=val, monitor=monitor, select=select, device=device,
-                      progress=progress, desc=desc)
+    return run_epochs(
+        method,
+        train_epoch,
+        epochs=epochs,
+        val=val,
+        monitor=monitor,
+        select=select,
+        device=device,
+        progress=progress,
+        desc=desc,
+    )
 
 
 # ------------------------------------------------------------------------ the domain-generalization protocol
-def leave_one_domain_out(domains: Mapping[str, Domain],
-                         train_and_test: Callable[[dict[str, Domain], Domain], T]) -> dict[str, T]:
+def leave_one_domain_out(
+    domains: Mapping[str, Domain], train_and_test: Callable[[dict[str, Domain], Domain], T]
+) -> dict[str, T]:
     """Hold out each domain in turn: train on all the others, test on it.
 
     Args:

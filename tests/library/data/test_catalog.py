@@ -43,13 +43,13 @@ def test_catalog_reports_missing_data_and_unknown_names(isolated_data_roots):
         catalog.fetch_dataset("imagenet")  # (mnist is a known benchmark now)
 
 
-def test_cli_fetch_offline_fails_clearly_and_writes_nothing(serve, isolated_data_roots, monkeypatch, capsys,
-                                                            dead_url):
+def test_cli_fetch_offline_fails_clearly_and_writes_nothing(serve, isolated_data_roots, monkeypatch, capsys, dead_url):
     from tlcourse.__main__ import main
 
     serve("mnist")
-    dead = tuple(replace(r, sources=(Source(dead_url(r.filename), r.sources[0].known_hash),))
-                 for r in BENCHMARKS["mnist"].files)
+    dead = tuple(
+        replace(r, sources=(Source(dead_url(r.filename), r.sources[0].known_hash),)) for r in BENCHMARKS["mnist"].files
+    )
     monkeypatch.setitem(BENCHMARKS, "mnist", replace(BENCHMARKS["mnist"], files=dead))
     assert main(["data", "fetch", "mnist"]) != 0
     err = capsys.readouterr().err

@@ -18,7 +18,11 @@ from tlcourse.library.train import seed_everything
 
 def _tiny_batch(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.rand(8, 3, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g), torch.rand(8, 3, 28, 28, generator=g)
+    return (
+        torch.rand(8, 3, 28, 28, generator=g),
+        torch.randint(0, 10, (8,), generator=g),
+        torch.rand(8, 3, 28, 28, generator=g),
+    )
 
 
 def test_adversarial_term_reaches_the_feature_extractor():

@@ -13,16 +13,23 @@ from tlcourse.library.train import seed_everything
 
 def _batch():
     g = torch.Generator().manual_seed(0)
-    return torch.rand(8, 3, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g), torch.rand(8, 3, 28, 28, generator=g)
+    return (
+        torch.rand(8, 3, 28, 28, generator=g),
+        torch.randint(0, 10, (8,), generator=g),
+        torch.rand(8, 3, 28, 28, generator=g),
+    )
 
 
-@pytest.mark.parametrize("make", [
-    lambda m: EntropyMinimization(m, entropy_weight=1.0),
-    lambda m: VADA(m, target_weight=1.0),
-    lambda m: DIRTT(m, teacher_every=1),
-    lambda m: FixMatchDANN(m, threshold=0.0),
-    lambda m: FixMatch(m, threshold=0.0),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: EntropyMinimization(m, entropy_weight=1.0),
+        lambda m: VADA(m, target_weight=1.0),
+        lambda m: DIRTT(m, teacher_every=1),
+        lambda m: FixMatchDANN(m, threshold=0.0),
+        lambda m: FixMatch(m, threshold=0.0),
+    ],
+)
 def test_each_method_takes_a_step(make):
     seed_everything(0)
     method = make(build_classifier("lenet"))
@@ -85,7 +92,8 @@ def test_fixmatch_self_training_uses_augmented_labels_and_confident_targets():
     assert stats["confident"] == 1.0 and stats["consistency"] > 0
     seen.clear()
     stats = FixMatch(build_classifier("lenet_bn"), threshold=1.0, augment=spy, augment_source=False).update(
-        xs, ys, xt, progress=0.0)
+        xs, ys, xt, progress=0.0
+    )
     assert len(seen) == 1 and seen[0] is xt  # only the target copy is augmented
     assert stats["confident"] == 0.0 and stats["consistency"] == 0.0 and stats["class_loss"] > 0
     with pytest.raises(ValueError, match="probability"):

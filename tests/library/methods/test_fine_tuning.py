@@ -223,8 +223,15 @@ def test_fit_adds_the_regularizer_of_images_and_logits():
             seen.append((x.shape, logits.shape))
             return 100.0 * head_norm(model)
 
-        fit(model, data, epochs=2, lr=0.01, batch_size=16, regularizer=regularizer if with_regularizer else None,
-            progress=False)
+        fit(
+            model,
+            data,
+            epochs=2,
+            lr=0.01,
+            batch_size=16,
+            regularizer=regularizer if with_regularizer else None,
+            progress=False,
+        )
         return head_norm(model).item()
 
     without, with_ = train(False), train(True)

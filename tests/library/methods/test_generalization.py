@@ -59,8 +59,9 @@ def test_every_method_trains_on_one_minibatch_per_domain(name):
 
     method.update = spy
     before = [p.detach().clone() for p in model.parameters()]
-    history = fit_domains(method, train, epochs=2, batch_size=8, val=val, select=True, progress=False,
-                          device=torch.device("cpu"))
+    history = fit_domains(
+        method, train, epochs=2, batch_size=8, val=val, select=True, progress=False, device=torch.device("cpu")
+    )
     assert seen and all(sizes == [8, 8, 8] for sizes in seen)
     assert len(history) == 2 and history.best_epoch in (1, 2) and 0 <= history["val_acc"][0] <= 1
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters())), "no parameter moved"

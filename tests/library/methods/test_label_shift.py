@@ -59,7 +59,9 @@ def test_bbse_recovers_weights_from_an_exact_confusion_matrix():
             labels += [j] * count
     target_rows = []
     for i in range(3):
-        target_rows += [torch.nn.functional.one_hot(torch.tensor(i), 3).double()] * round(10_000 * float(conditional[i] @ q))
+        target_rows += [torch.nn.functional.one_hot(torch.tensor(i), 3).double()] * round(
+            10_000 * float(conditional[i] @ q)
+        )
     w = estimate_label_shift_bbse(torch.stack(rows), torch.tensor(labels), torch.stack(target_rows))
     assert torch.allclose(w, q / UNIFORM, atol=1e-3), w
 

@@ -42,7 +42,9 @@ def test_pada_down_weights_classes_the_target_never_shows():
 def test_ovanet_update_and_open_prediction_shapes():
     torch.manual_seed(0)
     method = OVANet(build_classifier("lenet", num_classes=3), num_classes=3)
-    losses = method.update(torch.rand(8, 3, 28, 28), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]), torch.rand(8, 3, 28, 28), 0.0)
+    losses = method.update(
+        torch.rand(8, 3, 28, 28), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]), torch.rand(8, 3, 28, 28), 0.0
+    )
     assert set(losses) == {"class_loss", "ova_loss", "open_entropy"}
     predicted = method.predict_open(torch.rand(5, 3, 28, 28))
     assert predicted.shape == (5,) and ((predicted >= 0) & (predicted <= 3)).all()

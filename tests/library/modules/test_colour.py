@@ -1,6 +1,5 @@
 """Colour randomisation: `random_colour_domain` and `colour_and_shift`, with an explicit generator or the global one."""
 
-
 import torch
 
 from tlcourse.library.data import Domain

@@ -1,6 +1,5 @@
 """Domain classifiers and their labels."""
 
-
 import torch
 
 from tlcourse.library.modules import (

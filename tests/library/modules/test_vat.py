@@ -1,6 +1,5 @@
 """Virtual adversarial training: the loss and its power-iteration direction."""
 
-
 import pytest
 import torch
 

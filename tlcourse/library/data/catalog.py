@@ -50,11 +50,12 @@ DATASETS: dict[str, DatasetInfo] = {
         "bundled with scikit-learn",
     ),
 }
-DATASETS.update({
-    b.name: DatasetInfo(b.name, b.description,
-                        f"downloaded on request ({b.hash_source}); licence: {b.licence}")
-    for b in benchmarks.BENCHMARKS.values()
-})
+DATASETS.update(
+    {
+        b.name: DatasetInfo(b.name, b.description, f"downloaded on request ({b.hash_source}); licence: {b.licence}")
+        for b in benchmarks.BENCHMARKS.values()
+    }
+)
 
 
 def _info(name: str) -> DatasetInfo:
@@ -101,8 +102,15 @@ def list_datasets() -> list[dict[str, str]]:
     rows = []
     for info in DATASETS.values():
         present, where = _location(info.name)
-        rows.append({"name": info.name, "description": info.description, "source": info.source,
-                     "status": "ready" if present else "missing", "location": str(where)})
+        rows.append(
+            {
+                "name": info.name,
+                "description": info.description,
+                "source": info.source,
+                "status": "ready" if present else "missing",
+                "location": str(where),
+            }
+        )
     return rows
 
 
@@ -129,8 +137,14 @@ def check_dataset(name: str, echo: Callable[[str], None] = print) -> bool:
             return False
         results = fashion_mnist.check_fashion_mnist(folder)
         for filename, ok in results.items():
-            _line(echo, ok, filename, f"sha256 of contents, in {folder}" if ok else
-                  f"wrong or unreadable; delete it and run   {fashion_mnist.FETCH_COMMAND}")
+            _line(
+                echo,
+                ok,
+                filename,
+                f"sha256 of contents, in {folder}"
+                if ok
+                else f"wrong or unreadable; delete it and run   {fashion_mnist.FETCH_COMMAND}",
+            )
         return all(results.values())
     if name == "uci-digits":
         try:
@@ -202,18 +216,32 @@ def _check_benchmark(name: str, echo: Callable[[str], None]) -> bool:
     published = {r.filename: r for r in bench.files}
     for item, ok in results.items():
         if item == "layout":
-            _line(echo, bool(ok), "layout", f"what the loader reads, in {folder}" if ok else
-                  f"incomplete; delete {folder} and run   {bench.fetch_command}")
+            _line(
+                echo,
+                bool(ok),
+                "layout",
+                f"what the loader reads, in {folder}"
+                if ok
+                else f"incomplete; delete {folder} and run   {bench.fetch_command}",
+            )
         elif ok is None:
-            echo(f"  {'unverified':10s} {item:28s} no published sum to check against "
-                 f"(measured sums: {folder / 'UNVERIFIED-SHA256SUMS'})")
+            echo(
+                f"  {'unverified':10s} {item:28s} no published sum to check against "
+                f"(measured sums: {folder / 'UNVERIFIED-SHA256SUMS'})"
+            )
         else:
-            algorithm = ", ".join(sorted({s.known_hash.split(':')[0] for s in published[item].sources
-                                          if s.known_hash}))
-            _line(echo, ok, item, f"{algorithm} as published" if ok else
-                  "missing or wrong (a copy placed by hand may lack the archive; the layout line "
-                  "says whether the data itself is there)")
+            algorithm = ", ".join(sorted({s.known_hash.split(":")[0] for s in published[item].sources if s.known_hash}))
+            _line(
+                echo,
+                ok,
+                item,
+                f"{algorithm} as published"
+                if ok
+                else "missing or wrong (a copy placed by hand may lack the archive; the layout line "
+                "says whether the data itself is there)",
+            )
     # The archives only matter as proof; the data is usable when its layout is complete and no kept
     # archive is wrong.
-    return bool(results["layout"]) and all(ok is not False for item, ok in results.items()
-                                           if item == "layout" or (folder / item).exists())
+    return bool(results["layout"]) and all(
+        ok is not False for item, ok in results.items() if item == "layout" or (folder / item).exists()
+    )

@@ -50,7 +50,9 @@ class Domain:
         return len(self.y)
 
     def __repr__(self) -> str:
-        return f"Domain({self.name!r}, {len(self)} images of shape {tuple(self.x.shape[1:])}, {self.num_classes} classes)"
+        return (
+            f"Domain({self.name!r}, {len(self)} images of shape {tuple(self.x.shape[1:])}, {self.num_classes} classes)"
+        )
 
     @property
     def num_classes(self) -> int:

@@ -65,12 +65,42 @@ from tlcourse.library.methods.universal import PADA, OVANet, open_entropy, ova_l
 
 __all__ = ["BaseMethod", "Method", "Minibatches", "MultiDomainMethod", "SourceOnly"]
 __all__ += ["DANN", "DIRTT", "VADA", "EntropyMinimization", "FixMatch", "FixMatchDANN"]
-__all__ += ["distillation_loss", "feature_blocks", "freeze", "freeze_blocks", "frozen_copy", "l2_sp_penalty",
-            "lwf_loss", "new_head", "pretrained_parameters", "trainable_parameters", "unfreeze"]
-__all__ += ["CORAL", "ERM", "IRM", "AdversarialAugmentation", "AugmentedERM", "DomainAdversarial",
-            "InterDomainMixup", "randomize_domain"]
-__all__ += ["Calibration", "confusion_matrix", "em_prior_adjustment", "em_update", "estimate_label_shift_bbse",
-            "fit_bcts", "fit_temperature", "importance_weighted_cross_entropy", "reweight_posteriors",
-            "source_prior", "true_weights", "weight_squared_error"]
+__all__ += [
+    "distillation_loss",
+    "feature_blocks",
+    "freeze",
+    "freeze_blocks",
+    "frozen_copy",
+    "l2_sp_penalty",
+    "lwf_loss",
+    "new_head",
+    "pretrained_parameters",
+    "trainable_parameters",
+    "unfreeze",
+]
+__all__ += [
+    "CORAL",
+    "ERM",
+    "IRM",
+    "AdversarialAugmentation",
+    "AugmentedERM",
+    "DomainAdversarial",
+    "InterDomainMixup",
+    "randomize_domain",
+]
+__all__ += [
+    "Calibration",
+    "confusion_matrix",
+    "em_prior_adjustment",
+    "em_update",
+    "estimate_label_shift_bbse",
+    "fit_bcts",
+    "fit_temperature",
+    "importance_weighted_cross_entropy",
+    "reweight_posteriors",
+    "source_prior",
+    "true_weights",
+    "weight_squared_error",
+]
 __all__ += ["Tent", "batch_norm_layers", "bn_adapted", "predict_stream", "tent_parameters", "use_batch_statistics"]
 __all__ += ["PADA", "OVANet", "open_entropy", "ova_loss", "predict_with_unknown"]

@@ -115,12 +115,15 @@ class DANN(Method):
         labels = domain_labels(len(source_x), len(target_x), features.device)
         domain_loss = F.binary_cross_entropy_with_logits(domain_logits, labels)
         domain_acc = ((domain_logits > 0).float() == labels).float().mean().item()
-        return class_loss, domain_loss, {"domain_acc": domain_acc}, (
-            source_logits, self.model.head(target_features) if target_logits else None)
+        return (
+            class_loss,
+            domain_loss,
+            {"domain_acc": domain_acc},
+            (source_logits, self.model.head(target_features) if target_logits else None),
+        )
 
     def update(self, source_x, source_y, target_x, progress):
         self.schedule(progress)
         class_loss, domain_loss, stats, _ = self.adversarial_losses(source_x, source_y, target_x)
         self.step(class_loss + domain_loss)
-        return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), **stats,
-                "lambda": self.grl.lambda_}
+        return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), **stats, "lambda": self.grl.lambda_}

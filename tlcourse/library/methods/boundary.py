@@ -60,8 +60,12 @@ class EntropyMinimization(DANN):
     """
 
     def __init__(
-        self, model: FeatureClassifier, lr: float = 1e-3, entropy_weight: float = 0.1,
-        schedule_entropy: bool = True, **dann_kwargs,
+        self,
+        model: FeatureClassifier,
+        lr: float = 1e-3,
+        entropy_weight: float = 0.1,
+        schedule_entropy: bool = True,
+        **dann_kwargs,
     ) -> None:
         super().__init__(model, lr, **dann_kwargs)
         self.entropy_weight, self.schedule_entropy = float(entropy_weight), schedule_entropy
@@ -71,11 +75,18 @@ class EntropyMinimization(DANN):
 
     def update(self, source_x, source_y, target_x, progress):
         self.schedule(progress)
-        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(source_x, source_y, target_x, target_logits=True)
+        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(
+            source_x, source_y, target_x, target_logits=True
+        )
         ent = entropy_loss(target_logits)
         self.step(class_loss + domain_loss + self.entropy_factor(progress) * ent)
-        return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), "entropy": ent.item(),
-                **stats, "lambda": self.grl.lambda_}
+        return {
+            "class_loss": class_loss.item(),
+            "domain_loss": domain_loss.item(),
+            "entropy": ent.item(),
+            **stats,
+            "lambda": self.grl.lambda_,
+        }
 
 
 class VADA(EntropyMinimization):
@@ -93,15 +104,23 @@ class VADA(EntropyMinimization):
     """
 
     def __init__(
-        self, model: FeatureClassifier, lr: float = 1e-3, target_weight: float = 0.1, source_vat: float = 1.0,
-        radius: float = 1.0, schedule_entropy: bool = True, **dann_kwargs,
+        self,
+        model: FeatureClassifier,
+        lr: float = 1e-3,
+        target_weight: float = 0.1,
+        source_vat: float = 1.0,
+        radius: float = 1.0,
+        schedule_entropy: bool = True,
+        **dann_kwargs,
     ) -> None:
         super().__init__(model, lr, entropy_weight=target_weight, schedule_entropy=schedule_entropy, **dann_kwargs)
         self.source_vat, self.radius = float(source_vat), float(radius)
 
     def update(self, source_x, source_y, target_x, progress):
         self.schedule(progress)
-        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(source_x, source_y, target_x, target_logits=True)
+        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(
+            source_x, source_y, target_x, target_logits=True
+        )
         ent = entropy_loss(target_logits)
         vat_t = virtual_adversarial_loss(self.model, target_x, radius=self.radius)
         loss = class_loss + domain_loss + self.entropy_factor(progress) * (ent + vat_t)
@@ -111,8 +130,13 @@ class VADA(EntropyMinimization):
             loss = loss + self.source_vat * vat_s
             stats["vat_source"] = vat_s.item()
         self.step(loss)
-        return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), "entropy": ent.item(),
-                **stats, "lambda": self.grl.lambda_}
+        return {
+            "class_loss": class_loss.item(),
+            "domain_loss": domain_loss.item(),
+            "entropy": ent.item(),
+            **stats,
+            "lambda": self.grl.lambda_,
+        }
 
 
 class DIRTT(Method):
@@ -131,8 +155,13 @@ class DIRTT(Method):
     """
 
     def __init__(
-        self, model: FeatureClassifier, lr: float = 1e-3, target_weight: float = 1.0, beta: float = 1.0,
-        radius: float = 1.0, teacher_every: int = 100,
+        self,
+        model: FeatureClassifier,
+        lr: float = 1e-3,
+        target_weight: float = 1.0,
+        beta: float = 1.0,
+        radius: float = 1.0,
+        teacher_every: int = 100,
     ) -> None:
         super().__init__(model, lr)
         self.target_weight, self.beta, self.radius = float(target_weight), float(beta), float(radius)
@@ -180,20 +209,39 @@ class FixMatchDANN(DANN):
     """
 
     def __init__(
-        self, model: FeatureClassifier, lr: float = 1e-3, threshold: float = 0.95, consistency_weight: float = 1.0,
-        augment: Callable[[torch.Tensor], torch.Tensor] = colour_and_shift, **dann_kwargs,
+        self,
+        model: FeatureClassifier,
+        lr: float = 1e-3,
+        threshold: float = 0.95,
+        consistency_weight: float = 1.0,
+        augment: Callable[[torch.Tensor], torch.Tensor] = colour_and_shift,
+        **dann_kwargs,
     ) -> None:
         super().__init__(model, lr, **dann_kwargs)
-        self.threshold, self.consistency_weight, self.augment = _probability(threshold), float(consistency_weight), augment
+        self.threshold, self.consistency_weight, self.augment = (
+            _probability(threshold),
+            float(consistency_weight),
+            augment,
+        )
 
     def update(self, source_x, source_y, target_x, progress):
         self.schedule(progress)
-        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(source_x, source_y, target_x, target_logits=True)
-        consistency, mask_rate = confident_consistency_loss(target_logits, self.model(self.augment(target_x)), self.threshold)
+        class_loss, domain_loss, stats, (_, target_logits) = self.adversarial_losses(
+            source_x, source_y, target_x, target_logits=True
+        )
+        consistency, mask_rate = confident_consistency_loss(
+            target_logits, self.model(self.augment(target_x)), self.threshold
+        )
         weight = self.consistency_weight * dann_lambda(progress, self.gamma)
         self.step(class_loss + domain_loss + weight * consistency)
-        return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), "consistency": consistency.item(),
-                "confident": mask_rate.item(), **stats, "lambda": self.grl.lambda_}
+        return {
+            "class_loss": class_loss.item(),
+            "domain_loss": domain_loss.item(),
+            "consistency": consistency.item(),
+            "confident": mask_rate.item(),
+            **stats,
+            "lambda": self.grl.lambda_,
+        }
 
 
 class FixMatch(Method):
@@ -215,8 +263,13 @@ class FixMatch(Method):
     """
 
     def __init__(
-        self, model: FeatureClassifier, lr: float = 1e-3, threshold: float = 0.95, consistency_weight: float = 1.0,
-        augment: Callable[[torch.Tensor], torch.Tensor] = colour_and_shift, augment_source: bool = True,
+        self,
+        model: FeatureClassifier,
+        lr: float = 1e-3,
+        threshold: float = 0.95,
+        consistency_weight: float = 1.0,
+        augment: Callable[[torch.Tensor], torch.Tensor] = colour_and_shift,
+        augment_source: bool = True,
     ) -> None:
         super().__init__(model, lr)
         self.threshold, self.consistency_weight = _probability(threshold), float(consistency_weight)
@@ -227,9 +280,11 @@ class FixMatch(Method):
         class_loss = F.cross_entropy(self.model(self.augment(source_x) if self.augment_source else source_x), source_y)
         with torch.no_grad():  # the clean pass only makes pseudo-labels (and batch-norm statistics)
             clean_logits = self.model(target_x)
-        consistency, mask_rate = confident_consistency_loss(clean_logits, self.model(self.augment(target_x)), self.threshold)
+        consistency, mask_rate = confident_consistency_loss(
+            clean_logits, self.model(self.augment(target_x)), self.threshold
+        )
         self.step(class_loss + self.consistency_weight * consistency)
         return {"class_loss": class_loss.item(), "consistency": consistency.item(), "confident": mask_rate.item()}
 
 
-__all__: Sequence[str] = ["EntropyMinimization", "VADA", "DIRTT", "FixMatchDANN", "FixMatch"]
+__all__: Sequence[str] = ["DIRTT", "VADA", "EntropyMinimization", "FixMatch", "FixMatchDANN"]

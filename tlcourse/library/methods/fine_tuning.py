@@ -81,7 +81,9 @@ def freeze_blocks(model: FeatureClassifier, k: int) -> FeatureClassifier:
     """
     blocks = feature_blocks(model)
     if not 0 <= k <= len(blocks):
-        raise ValueError(f"k must lie in [0, {len(blocks)}]: this model's features have {len(blocks)} blocks, got k={k}.")
+        raise ValueError(
+            f"k must lie in [0, {len(blocks)}]: this model's features have {len(blocks)} blocks, got k={k}."
+        )
     unfreeze(model)
     for block in blocks[:k]:
         freeze(block)
@@ -132,8 +134,10 @@ def l2_sp_penalty(
     names = dict(model.named_parameters())
     unknown = sorted(set(reference_params) - set(names))
     if unknown:
-        raise KeyError(f"reference_params names parameters the model does not have: {unknown[:3]}; "
-                       "build them with pretrained_parameters(model).")
+        raise KeyError(
+            f"reference_params names parameters the model does not have: {unknown[:3]}; "
+            "build them with pretrained_parameters(model)."
+        )
     device = next(iter(names.values())).device if names else None
     shared = torch.zeros((), device=device)
     new = torch.zeros((), device=device)
@@ -148,7 +152,8 @@ def l2_sp_penalty(
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
     r"""Knowledge distillation (Hinton, Vinyals & Dean, 2015): match the teacher's softened outputs.
 
-    .. math:: T^2 \, \frac{1}{N} \sum_n \mathrm{KL}\big(\mathrm{softmax}(t_n / T) \,\Vert\, \mathrm{softmax}(s_n / T)\big)
+    .. math::
+        T^2 \, \frac{1}{N} \sum_n \mathrm{KL}\big(\mathrm{softmax}(t_n / T) \,\Vert\, \mathrm{softmax}(s_n / T)\big)
 
     The temperature ``T`` softens both distributions, so that the teacher's small probabilities
     ("this sandal looks a little like a sneaker") carry information; the factor ``T^2`` keeps the
@@ -165,8 +170,10 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"student and teacher logits must have the same shape, got {tuple(student_logits.shape)} "
-                         f"and {tuple(teacher_logits.shape)}.")
+        raise ValueError(
+            f"student and teacher logits must have the same shape, got {tuple(student_logits.shape)} "
+            f"and {tuple(teacher_logits.shape)}."
+        )
     log_p_student = F.log_softmax(student_logits / temperature, dim=1)
     log_p_teacher = F.log_softmax(teacher_logits.detach() / temperature, dim=1)
     kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim=1).mean()
@@ -174,7 +181,11 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 
 def lwf_loss(
-    model: FeatureClassifier, old_head: nn.Module, x: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0
+    model: FeatureClassifier,
+    old_head: nn.Module,
+    x: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    temperature: float = 2.0,
 ) -> torch.Tensor:
     """Learning without Forgetting's regulariser (Li & Hoiem, ECCV 2016): keep the old task's outputs.
 

@@ -92,8 +92,11 @@ class DomainAdversarial(MultiDomainMethod):
         domain_logits = self.discriminator(self.grl(features))
         domain_loss = F.cross_entropy(domain_logits, domain)
         self.step(class_loss + domain_loss)
-        return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(),
-                "domain_acc": (domain_logits.argmax(1) == domain).float().mean().item()}
+        return {
+            "class_loss": class_loss.item(),
+            "domain_loss": domain_loss.item(),
+            "domain_acc": (domain_logits.argmax(1) == domain).float().mean().item(),
+        }
 
 
 class CORAL(MultiDomainMethod):
@@ -105,8 +108,13 @@ class CORAL(MultiDomainMethod):
     ``distance`` replaces `coral_loss` (e.g. by your own, or by an MMD).
     """
 
-    def __init__(self, model: FeatureClassifier, lr: float = 1e-3, weight: float = 1000.0,
-                 distance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        model: FeatureClassifier,
+        lr: float = 1e-3,
+        weight: float = 1000.0,
+        distance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         super().__init__(model, lr)
         self.weight = float(weight)
         self.distance = distance or coral_loss
@@ -114,8 +122,9 @@ class CORAL(MultiDomainMethod):
 
     def update(self, minibatches, progress):
         features = [self.model.features(x) for x, _ in minibatches]
-        class_loss = torch.stack([F.cross_entropy(self.model.head(f), y)
-                                  for f, (_, y) in zip(features, minibatches)]).mean()
+        class_loss = torch.stack(
+            [F.cross_entropy(self.model.head(f), y) for f, (_, y) in zip(features, minibatches)]
+        ).mean()
         pairs = list(itertools.combinations(features, 2))
         penalty = torch.stack([self.distance(a, b) for a, b in pairs]).mean() if pairs else class_loss.new_zeros(())
         self.step(class_loss + self.weight * penalty)
@@ -159,8 +168,14 @@ class IRM(MultiDomainMethod):
     then shrink the network to the constant predictor, which has no penalty.)
     """
 
-    def __init__(self, model: FeatureClassifier, lr: float = 1e-3, penalty_weight: float = 1e4,
-                 anneal_steps: int = 100, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: FeatureClassifier,
+        lr: float = 1e-3,
+        penalty_weight: float = 1e4,
+        anneal_steps: int = 100,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__(model, lr)
         self.penalty_weight, self.anneal_steps = float(penalty_weight), int(anneal_steps)
         self.weight_decay = float(weight_decay)
@@ -188,9 +203,15 @@ class IRM(MultiDomainMethod):
 
 
 # ----------------------------------------------------------------------------- new domains from one domain
-def randomize_domain(x: torch.Tensor, generator: torch.Generator, *, max_degrees: float = 75.0,
-                     p_texture: float = 0.3, noise_std: float = 0.15,
-                     colour: Callable[[torch.Tensor, torch.Generator], torch.Tensor] = random_colour_domain) -> torch.Tensor:
+def randomize_domain(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    max_degrees: float = 75.0,
+    p_texture: float = 0.3,
+    noise_std: float = 0.15,
+    colour: Callable[[torch.Tensor, torch.Generator], torch.Tensor] = random_colour_domain,
+) -> torch.Tensor:
     """Domain randomisation: random rotation, then random colours (``colour``), a random photo texture for
     a share ``p_texture`` of the images (the MNIST-M blend) and Gaussian noise of a random strength.
 
@@ -224,8 +245,14 @@ class AugmentedERM(MultiDomainMethod):
     A share ``fraction`` of each batch is augmented, the rest kept, so the source domain itself stays learnt.
     """
 
-    def __init__(self, model: FeatureClassifier, augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] = randomize_domain,
-                 lr: float = 1e-3, seed: int = 0, fraction: float = 0.5) -> None:
+    def __init__(
+        self,
+        model: FeatureClassifier,
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] = randomize_domain,
+        lr: float = 1e-3,
+        seed: int = 0,
+        fraction: float = 0.5,
+    ) -> None:
         super().__init__(model, lr)
         self.augment = augment
         self.fraction = float(fraction)
@@ -255,8 +282,14 @@ class AdversarialAugmentation(MultiDomainMethod):
     auto-encoder term, which we leave out.
     """
 
-    def __init__(self, model: FeatureClassifier, lr: float = 1e-3, gamma: float = 1.0,
-                 ascent_steps: int = 3, ascent_lr: float = 1.0) -> None:
+    def __init__(
+        self,
+        model: FeatureClassifier,
+        lr: float = 1e-3,
+        gamma: float = 1.0,
+        ascent_steps: int = 3,
+        ascent_lr: float = 1.0,
+    ) -> None:
         super().__init__(model, lr)
         self.gamma, self.ascent_steps, self.ascent_lr = float(gamma), int(ascent_steps), float(ascent_lr)
         self.make_optimizer()
@@ -268,8 +301,10 @@ class AdversarialAugmentation(MultiDomainMethod):
         x_adv = x.detach().clone().requires_grad_(True)
         for _ in range(self.ascent_steps):
             features = self.model.features(x_adv)
-            objective = (F.cross_entropy(self.model.head(features), y)
-                         - self.gamma * (features - anchor).pow(2).sum(1).mean() / features.shape[1])
+            objective = (
+                F.cross_entropy(self.model.head(features), y)
+                - self.gamma * (features - anchor).pow(2).sum(1).mean() / features.shape[1]
+            )
             (grad,) = torch.autograd.grad(objective, [x_adv])
             # Normalised ascent step per image: each image moves the same distance.
             step = grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from tlcourse.library.methods.base import Method
 from tlcourse.library.methods.adversarial import DANN
+from tlcourse.library.methods.base import Method
 from tlcourse.library.models import FeatureClassifier, lenet_head
 from tlcourse.library.modules import domain_labels
 
@@ -35,7 +35,8 @@ class PADA(DANN):
     exponential moving average over target batches (``momentum``) instead of a pass over the whole
     target every epoch. Each step minimises
 
-        ``L = mean_i gamma_{y_i} CE(x_i, y_i) + [mean_i gamma_{y_i} BCE(G_d(R(f_i)), 1) + mean_j BCE(G_d(R(f_j)), 0)] / 2``
+        ``L = mean_i gamma_{y_i} CE(x_i, y_i)``
+        ``    + [mean_i gamma_{y_i} BCE(G_d(R(f_i)), 1) + mean_j BCE(G_d(R(f_j)), 0)] / 2``
 
     over a source batch ``i`` and a target batch ``j``. Other arguments as `DANN`.
     """
@@ -101,7 +102,9 @@ class OVANet(Method):
         ova_hidden: the one-vs-all head is LeNet's label predictor with ``2K`` outputs.
     """
 
-    def __init__(self, model: FeatureClassifier, num_classes: int, lr: float = 1e-3, entropy_weight: float = 0.1) -> None:
+    def __init__(
+        self, model: FeatureClassifier, num_classes: int, lr: float = 1e-3, entropy_weight: float = 0.1
+    ) -> None:
         super().__init__(model, lr)
         self.num_classes = num_classes
         self.ova_head = lenet_head(model.num_features, 2 * num_classes)
@@ -138,4 +141,4 @@ class OVANet(Method):
         return torch.cat(out)
 
 
-__all__ = ["PADA", "OVANet", "ova_loss", "open_entropy", "predict_with_unknown"]
+__all__ = ["PADA", "OVANet", "open_entropy", "ova_loss", "predict_with_unknown"]

@@ -16,6 +16,7 @@ from tlcourse.library.modules.colour import colour_and_shift, random_colour_doma
 from tlcourse.library.modules.consistency import confident_consistency_loss
 from tlcourse.library.modules.discriminators import DomainDiscriminator, MultiDomainDiscriminator, domain_labels
 from tlcourse.library.modules.entropies import entropy, entropy_loss
+from tlcourse.library.modules.penalties import coral_loss, irm_penalty
 from tlcourse.library.modules.reversal import (
     GradientReversal,
     GradientReversalFunction,
@@ -23,12 +24,24 @@ from tlcourse.library.modules.reversal import (
     dann_lambda,
     gradient_reversal,
 )
-from tlcourse.library.modules.penalties import coral_loss, irm_penalty
 from tlcourse.library.modules.vat import unit_directions, virtual_adversarial_loss
 
 __all__ = [
-    "DomainDiscriminator", "GradientReversal", "GradientReversalFunction", "MultiDomainDiscriminator",
-    "annealed_lr", "colour_and_shift", "confident_consistency_loss", "coral_loss", "dann_lambda",
-    "domain_labels", "entropy", "entropy_loss", "gradient_reversal", "irm_penalty", "random_colour_domain",
-    "unit_directions", "virtual_adversarial_loss",
+    "DomainDiscriminator",
+    "GradientReversal",
+    "GradientReversalFunction",
+    "MultiDomainDiscriminator",
+    "annealed_lr",
+    "colour_and_shift",
+    "confident_consistency_loss",
+    "coral_loss",
+    "dann_lambda",
+    "domain_labels",
+    "entropy",
+    "entropy_loss",
+    "gradient_reversal",
+    "irm_penalty",
+    "random_colour_domain",
+    "unit_directions",
+    "virtual_adversarial_loss",
 ]

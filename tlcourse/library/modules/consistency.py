@@ -32,8 +32,10 @@ def confident_consistency_loss(
         confident) and the share of images that were confident enough.
     """
     if clean_logits.shape != augmented_logits.shape:
-        raise ValueError(f"clean and augmented logits must match, got {tuple(clean_logits.shape)} "
-                         f"and {tuple(augmented_logits.shape)}")
+        raise ValueError(
+            f"clean and augmented logits must match, got {tuple(clean_logits.shape)} "
+            f"and {tuple(augmented_logits.shape)}"
+        )
     confidence, pseudo_label = F.softmax(clean_logits.detach(), dim=1).max(dim=1)
     mask = (confidence >= threshold).float()
     loss = (F.cross_entropy(augmented_logits, pseudo_label, reduction="none") * mask).mean()

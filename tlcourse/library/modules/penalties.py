@@ -26,8 +26,10 @@ def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         0-dim tensor, differentiable in both inputs; 0 for identical samples.
     """
     if source.ndim != 2 or target.ndim != 2 or source.shape[1] != target.shape[1]:
-        raise ValueError(f"coral_loss needs two (n, d) feature matrices with the same d, got "
-                         f"{tuple(source.shape)} and {tuple(target.shape)}.")
+        raise ValueError(
+            f"coral_loss needs two (n, d) feature matrices with the same d, got "
+            f"{tuple(source.shape)} and {tuple(target.shape)}."
+        )
     if len(source) < 2 or len(target) < 2:
         raise ValueError(f"coral_loss needs at least 2 samples per set, got {len(source)} and {len(target)}.")
     d = source.shape[1]

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from tlcourse.library.data import Domain
-from tlcourse.library.data import colour_by_label, rotated_family, spurious_colour_family, style_family
+from tlcourse.library.data import Domain, colour_by_label, rotated_family, spurious_colour_family, style_family
 
 
 def fake_base(n: int = 120, seed: int = 0) -> Domain:

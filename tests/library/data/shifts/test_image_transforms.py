@@ -54,7 +54,7 @@ def find_patch(patch: torch.Tensor) -> bool:
     for photo in sample_photos():
         hits = (photo[:, : photo.shape[1] - h + 1, : photo.shape[2] - w + 1] == patch[:, :1, :1]).all(0)
         for r, c in hits.nonzero().tolist():
-            if torch.equal(photo[:, r:r + h, c:c + w], patch):
+            if torch.equal(photo[:, r : r + h, c : c + w], patch):
                 return True
     return False
 

@@ -25,8 +25,9 @@ def test_priors_are_probability_vectors():
 
 def test_one_class_and_knock_out_known_answers():
     torch.testing.assert_close(one_class_prior(4, 0, 0.7), torch.tensor([0.7, 0.1, 0.1, 0.1], dtype=torch.float64))
-    torch.testing.assert_close(knock_out_prior(5, [1, 3]),
-                               torch.tensor([1 / 3, 0, 1 / 3, 0, 1 / 3], dtype=torch.float64))
+    torch.testing.assert_close(
+        knock_out_prior(5, [1, 3]), torch.tensor([1 / 3, 0, 1 / 3, 0, 1 / 3], dtype=torch.float64)
+    )
     with pytest.raises(ValueError, match="cls"):
         one_class_prior(4, 4, 0.5)
     with pytest.raises(ValueError, match="every class"):
@@ -53,12 +54,15 @@ def test_resample_rounds_to_n():
     assert len(target) == 100 and sorted(target.class_counts().tolist()) == [33, 33, 34]
 
 
-@pytest.mark.parametrize("prior, message", [
-    ([0.5, 0.5], "3 classes"),
-    ([0.6, 0.6, -0.2], "non-negative"),
-    ([0.2, 0.2, 0.2], "sum to 1"),
-    ([[0.5, 0.5, 0.0]], "shape"),
-])
+@pytest.mark.parametrize(
+    "prior, message",
+    [
+        ([0.5, 0.5], "3 classes"),
+        ([0.6, 0.6, -0.2], "non-negative"),
+        ([0.2, 0.2, 0.2], "sum to 1"),
+        ([[0.5, 0.5, 0.0]], "shape"),
+    ],
+)
 def test_bad_priors_are_refused(prior, message):
     with pytest.raises(ValueError, match=message):
         resample_to_prior(labelled_domain([10] * 3), torch.tensor(prior), n=6, seed=0)

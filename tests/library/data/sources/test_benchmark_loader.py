@@ -26,5 +26,5 @@ def test_digit_benchmark_fetches_checks_and_loads_as_course_domains(serve, isola
         d = load_benchmark(name, split)
         assert isinstance(d, Domain) and d.name == name
         assert d.x.shape == (len(expected["y"][split]), 3, 28, 28) and d.x.dtype == torch.float32
-        assert 0.0 <= float(d.x.min()) and float(d.x.max()) <= 1.0
+        assert float(d.x.min()) >= 0.0 and float(d.x.max()) <= 1.0
         assert d.y.tolist() == [int(v) for v in expected["y"][split]] and d.classes == tuple("0123456789")

@@ -35,13 +35,16 @@ FETCH = "python -m tlcourse data fetch fashion-mnist"
 
 def idx_bytes(array: np.ndarray) -> bytes:
     """An idx file holding a uint8 array."""
-    return struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + \
-        array.astype(np.uint8).tobytes()
+    return (
+        struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + array.astype(np.uint8).tobytes()
+    )
 
 
 def test_read_idx_known_answer(tmp_path):
     # idx3 of uint8, shape (2, 2, 3), written by hand: magic 0x00000803 then the three sizes.
-    payload = bytes.fromhex("00000803" "00000002" "00000002" "00000003") + bytes(range(12))
+    payload = bytes.fromhex("00000803000000020000000200000003") + bytes(range(12))
     (tmp_path / "a-idx3-ubyte").write_bytes(payload)
     (tmp_path / "a-idx3-ubyte.gz").write_bytes(gzip.compress(payload))
     for name in ("a-idx3-ubyte", "a-idx3-ubyte.gz"):
@@ -49,12 +52,12 @@ def test_read_idx_known_answer(tmp_path):
         assert a.dtype == np.uint8 and a.shape == (2, 2, 3)
         assert a[1, 0, 2] == 8 and a.ravel().tolist() == list(range(12))
     # idx1 of big-endian int32: values must come out in native order.
-    (tmp_path / "b").write_bytes(bytes.fromhex("00000c01" "00000003") + struct.pack(">3i", 1, 256, -1))
+    (tmp_path / "b").write_bytes(bytes.fromhex("00000c0100000003") + struct.pack(">3i", 1, 256, -1))
     assert read_idx(tmp_path / "b").tolist() == [1, 256, -1]
 
 
 def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):
-    payload = bytes.fromhex("00000801" "0000000a") + bytes(10)
+    payload = bytes.fromhex("000008010000000a") + bytes(10)
     (tmp_path / "short").write_bytes(payload[:-3])
     with pytest.raises(ValueError, match="truncated"):
         read_idx(tmp_path / "short")
@@ -77,8 +80,10 @@ def test_debian_fashion_mnist_loads_and_checks(debian_fashion_mnist):
     assert train.classes[0] == "T-shirt/top" and train.classes[9] == "Ankle boot"
     assert train.name == "fashion-mnist"
     assert check_fashion_mnist(debian_fashion_mnist) == {
-        "train-images-idx3-ubyte.gz": True, "train-labels-idx1-ubyte.gz": True,
-        "t10k-images-idx3-ubyte.gz": True, "t10k-labels-idx1-ubyte.gz": True,
+        "train-images-idx3-ubyte.gz": True,
+        "train-labels-idx1-ubyte.gz": True,
+        "t10k-images-idx3-ubyte.gz": True,
+        "t10k-labels-idx1-ubyte.gz": True,
     }
 
 
@@ -94,11 +99,17 @@ def test_fashion_mnist_cache_cannot_be_changed_by_callers(debian_fashion_mnist):
 def test_bad_split_and_corrupt_copy(tmp_path, debian_fashion_mnist):
     with pytest.raises(ValueError, match="split"):
         load_fashion_mnist("validation", root=debian_fashion_mnist)
-    for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-              "t10k-labels-idx1-ubyte"):
-        (tmp_path / f).write_bytes(bytes.fromhex("00000801" "00000001") + b"\x00")
-    assert check_fashion_mnist(tmp_path) == {f + ".gz": False for f in (
-        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+    for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / f).write_bytes(bytes.fromhex("0000080100000001") + b"\x00")
+    assert check_fashion_mnist(tmp_path) == {
+        f + ".gz": False
+        for f in (
+            "train-images-idx3-ubyte",
+            "train-labels-idx1-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+        )
+    }
 
 
 def test_missing_dataset_names_the_fetch_command(isolated_data_roots):
@@ -142,8 +153,12 @@ def served(tmp_path, monkeypatch):
     folder = tmp_path / "served"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    arrays = {"train-images": rng.integers(0, 256, (20, 28, 28)), "train-labels": np.arange(20) % 10,
-              "t10k-images": rng.integers(0, 256, (10, 28, 28)), "t10k-labels": np.arange(10)}
+    arrays = {
+        "train-images": rng.integers(0, 256, (20, 28, 28)),
+        "train-labels": np.arange(20) % 10,
+        "t10k-images": rng.integers(0, 256, (10, 28, 28)),
+        "t10k-labels": np.arange(10),
+    }
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -153,8 +168,9 @@ def served(tmp_path, monkeypatch):
         payload = idx_bytes(array)
         name = fm.FILES[key].filename
         (folder / name).write_bytes(gzip.compress(payload, mtime=0))
-        table[key] = fm.IdxFile(name, (base + name,), sha256_file(folder / name),
-                                hashlib.sha256(payload).hexdigest(), len(payload))
+        table[key] = fm.IdxFile(
+            name, (base + name,), sha256_file(folder / name), hashlib.sha256(payload).hexdigest(), len(payload)
+        )
     monkeypatch.setattr(fm, "FILES", table)
     try:
         yield base, folder, table, arrays

@@ -9,10 +9,13 @@ from tlcourse.library.data import fetch_benchmark, load_benchmark, load_office31
 from tlcourse.library.data.store.image_folders import OFFICE31_CLASSES, PACS_CLASSES
 
 
-@pytest.mark.parametrize("name, loader, domains", [
-    ("office31", load_office31, ("amazon", "dslr", "webcam")),
-    ("pacs", load_pacs, ("art_painting", "cartoon", "photo", "sketch")),
-])
+@pytest.mark.parametrize(
+    "name, loader, domains",
+    [
+        ("office31", load_office31, ("amazon", "dslr", "webcam")),
+        ("pacs", load_pacs, ("art_painting", "cartoon", "photo", "sketch")),
+    ],
+)
 def test_image_benchmark_fetches_and_loads_each_domain(serve, isolated_data_roots, name, loader, domains):
     expected = serve(name)
     fetch_benchmark(name, progress=False, allow_unverified=(name == "pacs"))
@@ -34,8 +37,10 @@ def test_office31_original_layout_and_bad_folders(tmp_path, jpeg_tree):
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_bytes(data)
     d = load_office31("W", image_size=16, root=tmp_path)
-    assert d.name == "office31-webcam" and d.y.tolist() == [OFFICE31_CLASSES.index("bike"),
-                                                            OFFICE31_CLASSES.index("mug")]
+    assert d.name == "office31-webcam" and d.y.tolist() == [
+        OFFICE31_CLASSES.index("bike"),
+        OFFICE31_CLASSES.index("mug"),
+    ]
     with pytest.raises(ValueError, match="domains amazon, dslr, webcam"):
         load_office31("clipart", root=tmp_path)
     (root / "webcam" / "images" / "not_a_class").mkdir()

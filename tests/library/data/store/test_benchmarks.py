@@ -95,8 +95,11 @@ def test_real_table_sums_are_well_formed_and_only_pacs_is_unverified():
             for source in remote.sources:
                 assert source.known_hash is None or _SUM.match(source.known_hash), (bench.name, source)
     assert [b.name for b in BENCHMARKS.values() if not b.verified] == ["pacs"]
-    sha256 = {b.name for b in BENCHMARKS.values() if b.verified and
-              all(s.known_hash.startswith("sha256:") for r in b.files for s in r.sources)}
+    sha256 = {
+        b.name
+        for b in BENCHMARKS.values()
+        if b.verified and all(s.known_hash.startswith("sha256:") for r in b.files for s in r.sources)
+    }
     assert sha256 == {"mnist", "svhn", "usps"}
 
 

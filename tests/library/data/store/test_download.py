@@ -42,8 +42,12 @@ def demo(server, tar_gz):
         "payload.dat.gz": gzip.compress(b"delta" * 100, mtime=0),
     }
     unpack = {"pack.tar.gz": "tar", "pack.zip": "zip", "payload.dat.gz": "gunzip"}
-    return [dl.published(name, f"sha256:{server.add(name, data)}", server.url(name), size=len(data),
-                         unpack=unpack.get(name)) for name, data in files.items()]
+    return [
+        dl.published(
+            name, f"sha256:{server.add(name, data)}", server.url(name), size=len(data), unpack=unpack.get(name)
+        )
+        for name, data in files.items()
+    ]
 
 
 def fetch(remotes, base: Path, **kw) -> Path:
@@ -88,7 +92,7 @@ def test_corrupted_or_truncated_file_is_rejected_and_nothing_stays(demo, server,
     if damage == "flip":
         data[len(data) // 2] ^= 0xFF
     else:
-        del data[len(data) // 2:]
+        del data[len(data) // 2 :]
     path.write_bytes(bytes(data))
     base = tmp_path / "root"
     if root_exists:
@@ -127,9 +131,19 @@ def test_connection_cut_mid_body_restarts_cleanly(demo, server, tmp_path):
 
 def test_dead_or_missing_first_host_falls_back_to_the_mirror(demo, server, tmp_path, dead_url):
     server.behaviour["gone.bin"] = "404"
-    remotes = [dl.Remote(r.filename, (dl.Source(dead_url(r.filename), r.sources[0].known_hash),
-                                      dl.Source(server.url("gone.bin"), r.sources[0].known_hash), *r.sources),
-                         r.size, r.unpack) for r in demo]
+    remotes = [
+        dl.Remote(
+            r.filename,
+            (
+                dl.Source(dead_url(r.filename), r.sources[0].known_hash),
+                dl.Source(server.url("gone.bin"), r.sources[0].known_hash),
+                *r.sources,
+            ),
+            r.size,
+            r.unpack,
+        )
+        for r in demo
+    ]
     assert all(dl.check_files(fetch(remotes, tmp_path / "root"), demo).values())
 
 
@@ -170,8 +184,9 @@ def test_files_without_a_published_sum_need_explicit_permission(server, tmp_path
 
 def test_unsafe_archive_is_refused_and_nothing_stays(server, tmp_path, tar_gz):
     evil = tar_gz({"../escaped.txt": b"outside"})
-    remote = dl.published("evil.tar.gz", f"sha256:{server.add('evil.tar.gz', evil)}", server.url("evil.tar.gz"),
-                          unpack="tar")
+    remote = dl.published(
+        "evil.tar.gz", f"sha256:{server.add('evil.tar.gz', evil)}", server.url("evil.tar.gz"), unpack="tar"
+    )
     base = tmp_path / "root"
     with pytest.raises(ValueError, match="could not be unpacked"):
         fetch([remote], base)

@@ -39,8 +39,9 @@ def disjoint_chunks(base: Domain, k: int, n: int, seed: int) -> list[Domain]:
     return [base.subset(order[i * n : (i + 1) * n]) for i in range(k)]
 
 
-def rotated_family(base: Domain, n_per_domain: int = 1000, *, seed: int = 0,
-                   angles: Sequence[int] = ROTATIONS) -> dict[str, Domain]:
+def rotated_family(
+    base: Domain, n_per_domain: int = 1000, *, seed: int = 0, angles: Sequence[int] = ROTATIONS
+) -> dict[str, Domain]:
     """One domain per angle, ``"rot0"``, ``"rot15"``, ...: disjoint images of ``base`` turned by that angle.
 
     Returns:
@@ -54,8 +55,9 @@ def rotated_family(base: Domain, n_per_domain: int = 1000, *, seed: int = 0,
     return family
 
 
-def style_family(base: Domain, n_per_domain: int = 1000, *, seed: int = 0,
-                 styles: Sequence[str] = STYLES) -> dict[str, Domain]:
+def style_family(
+    base: Domain, n_per_domain: int = 1000, *, seed: int = 0, styles: Sequence[str] = STYLES
+) -> dict[str, Domain]:
     """One domain per style (see :data:`STYLES`), each from its own images of ``base``.
 
     ``plain`` is the image as it is (grey, repeated to RGB); the others are chapter 1's seeded shifts
@@ -75,8 +77,9 @@ def style_family(base: Domain, n_per_domain: int = 1000, *, seed: int = 0,
     return {style: makers[style](chunk, seed + i) for i, (style, chunk) in enumerate(zip(styles, chunks))}
 
 
-def colour_by_label(base: Domain, agreement: float, *, seed: int, name: str,
-                    label_noise: float = 0.25, size: int = 14) -> Domain:
+def colour_by_label(
+    base: Domain, agreement: float, *, seed: int, name: str, label_noise: float = 0.25, size: int = 14
+) -> Domain:
     """One domain of the spurious family: binary labels with noise, and a colour that agrees with them.
 
     1. ``y = 1`` for Fashion-MNIST classes 5-9 (sandal, shirt, sneaker, bag, ankle boot), else 0;
@@ -103,11 +106,19 @@ def colour_by_label(base: Domain, agreement: float, *, seed: int, name: str,
     return Domain(name, x, y, ("0-4", "5-9"))
 
 
-def spurious_colour_family(base: Domain, n_per_domain: int = 2500, *, seed: int = 0,
-                           agreement: dict[str, float] | None = None, label_noise: float = 0.25) -> dict[str, Domain]:
+def spurious_colour_family(
+    base: Domain,
+    n_per_domain: int = 2500,
+    *,
+    seed: int = 0,
+    agreement: dict[str, float] | None = None,
+    label_noise: float = 0.25,
+) -> dict[str, Domain]:
     """The ColoredMNIST-style family: ``{"train_90", "train_80", "test_10"}`` by default (see
     :data:`SPURIOUS_AGREEMENT` and :func:`colour_by_label`), each from its own images of ``base``."""
     agreement = agreement or SPURIOUS_AGREEMENT
     chunks = disjoint_chunks(base, len(agreement), n_per_domain, seed)
-    return {name: colour_by_label(chunk, p, seed=seed + 1000 + i, name=name, label_noise=label_noise)
-            for i, ((name, p), chunk) in enumerate(zip(agreement.items(), chunks))}
+    return {
+        name: colour_by_label(chunk, p, seed=seed + 1000 + i, name=name, label_noise=label_noise)
+        for i, ((name, p), chunk) in enumerate(zip(agreement.items(), chunks))
+    }

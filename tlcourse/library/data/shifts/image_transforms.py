@@ -61,8 +61,11 @@ def photo_blend(domain: Domain, *, seed: int = 0) -> Domain:
     out = torch.empty(n, 3, h, w)
     for s in range(0, n, 4096):  # chunks keep the temporary gather small
         e = min(s + 4096, n)
-        pixel = (corner[s:e, None, None] + torch.arange(h)[None, :, None] * width[s:e, None, None]
-                 + torch.arange(w)[None, None, :])  # (B, H, W) rows of the table
+        pixel = (
+            corner[s:e, None, None]
+            + torch.arange(h)[None, :, None] * width[s:e, None, None]
+            + torch.arange(w)[None, None, :]
+        )  # (B, H, W) rows of the table
         patches = table[pixel].permute(0, 3, 1, 2)  # (B, 3, H, W)
         torch.sub(patches, x[s:e], out=out[s:e]).abs_()
     return domain.with_images(out, "photo_blend")
@@ -160,7 +163,5 @@ def make_target(domain: Domain, name: str, *, seed: int = 0, **params) -> Domain
     try:
         shift = DOMAIN_SHIFTS[name]
     except KeyError:
-        raise ValueError(
-            f"Unknown domain shift {name!r}; choose one of: {', '.join(sorted(DOMAIN_SHIFTS))}."
-        ) from None
+        raise ValueError(f"Unknown domain shift {name!r}; choose one of: {', '.join(sorted(DOMAIN_SHIFTS))}.") from None
     return shift(domain, seed=seed, **params)

@@ -92,9 +92,7 @@ def counts_for_prior(prior: torch.Tensor, n: int) -> torch.Tensor:
     return counts
 
 
-def resample_to_prior(
-    domain: Domain, prior: torch.Tensor, n: int, seed: int, replace: bool = False
-) -> Domain:
+def resample_to_prior(domain: Domain, prior: torch.Tensor, n: int, seed: int, replace: bool = False) -> Domain:
     """Draw ``n`` images of ``domain`` so that class ``k`` makes up ``prior[k]`` of them.
 
     Class counts are :func:`counts_for_prior` (``n * prior`` rounded to sum to ``n``); within a class the

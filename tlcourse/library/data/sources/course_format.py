@@ -43,10 +43,10 @@ def to_course_format(images: torch.Tensor, size: int | None = 28, channels: int 
     h_out, w_out = (h, w) if size is None else (size, size)
     out = torch.empty(n, c_out, h_out, w_out)
     for s in range(0, n, _CHUNK):
-        x = images[s:s + _CHUNK].to(torch.float32).div_(255.0)
+        x = images[s : s + _CHUNK].to(torch.float32).div_(255.0)
         if c == 3 and c_out == 1:
             x = torch.einsum("nchw,c->nhw", x, _LUMA).unsqueeze(1)
         if (h, w) != (h_out, w_out):
             x = F.interpolate(x, size=(h_out, w_out), mode="bilinear", antialias=True, align_corners=False)
-        out[s:s + _CHUNK] = x.clamp_(0.0, 1.0).expand(-1, c_out, -1, -1)
+        out[s : s + _CHUNK] = x.clamp_(0.0, 1.0).expand(-1, c_out, -1, -1)
     return out

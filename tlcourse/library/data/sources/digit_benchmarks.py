@@ -43,13 +43,21 @@ def _refetch(name: str) -> str:
     return f"Delete it and run   {get_benchmark(name).fetch_command}   to get a good copy."
 
 
-def _domain(name: str, images: torch.Tensor, labels: torch.Tensor, size: int | None, channels: int | None,
-            limit: int | None, seed: int) -> Domain:
+def _domain(
+    name: str,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    size: int | None,
+    channels: int | None,
+    limit: int | None,
+    seed: int,
+) -> Domain:
     keep = choose_subset(len(labels), limit, seed)
     if keep is not None:
         images, labels = images[keep], labels[keep]
-    return Domain(name=name, x=to_course_format(images, size, channels), y=labels.to(torch.int64),
-                  classes=DIGIT_CLASSES)
+    return Domain(
+        name=name, x=to_course_format(images, size, channels), y=labels.to(torch.int64), classes=DIGIT_CLASSES
+    )
 
 
 # ------------------------------------------------------------------------------------------------ MNIST
@@ -59,13 +67,21 @@ def read_mnist(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     x = read_idx(folder / f"{prefix}-images-idx3-ubyte.gz")
     y = read_idx(folder / f"{prefix}-labels-idx1-ubyte.gz")
     if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),) or (len(y) and int(y.max()) > 9):
-        raise ValueError(f"{folder}: the {split} idx files are not MNIST (shapes {x.shape}, {y.shape}). "
-                         + _refetch("mnist"))
+        raise ValueError(
+            f"{folder}: the {split} idx files are not MNIST (shapes {x.shape}, {y.shape}). " + _refetch("mnist")
+        )
     return torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64))
 
 
-def load_mnist(split: str = "train", *, size: int | None = 28, channels: int | None = 3,
-               root: Path | None = None, limit: int | None = None, seed: int = 0) -> Domain:
+def load_mnist(
+    split: str = "train",
+    *,
+    size: int | None = 28,
+    channels: int | None = 3,
+    root: Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> Domain:
     """MNIST (60,000 train / 10,000 test) as a :class:`Domain` named ``"mnist"``.
 
     Args:
@@ -99,8 +115,15 @@ def read_svhn(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(np.ascontiguousarray(x.transpose(3, 2, 0, 1))).to(torch.uint8), labels
 
 
-def load_svhn(split: str = "train", *, size: int | None = 28, channels: int | None = 3,
-              root: Path | None = None, limit: int | None = None, seed: int = 0) -> Domain:
+def load_svhn(
+    split: str = "train",
+    *,
+    size: int | None = 28,
+    channels: int | None = 3,
+    root: Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> Domain:
     """SVHN cropped digits (73,257 train / 26,032 test) as a :class:`Domain` named ``"svhn"``.
 
     Native format 32x32 RGB; by default resized to 28x28. Other arguments as :func:`load_mnist`.
@@ -133,14 +156,22 @@ def read_usps(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     except (ValueError, IndexError) as err:
         raise ValueError(f"{path}: line {i + 1} is not LIBSVM's USPS format ({err}). " + _refetch("usps")) from err
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
-        raise ValueError(f"{path}: labels must be 1..10, found {labels.min() + 1}..{labels.max() + 1}. "
-                         + _refetch("usps"))
+        raise ValueError(
+            f"{path}: labels must be 1..10, found {labels.min() + 1}..{labels.max() + 1}. " + _refetch("usps")
+        )
     images = np.clip(np.rint((pixels + 1.0) * 127.5), 0, 255).astype(np.uint8).reshape(-1, 1, 16, 16)
     return torch.from_numpy(images), torch.from_numpy(labels)
 
 
-def load_usps(split: str = "train", *, size: int | None = 28, channels: int | None = 3,
-              root: Path | None = None, limit: int | None = None, seed: int = 0) -> Domain:
+def load_usps(
+    split: str = "train",
+    *,
+    size: int | None = 28,
+    channels: int | None = 3,
+    root: Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> Domain:
     """USPS (7,291 train / 2,007 test) as a :class:`Domain` named ``"usps"``.
 
     Native format 16x16 grayscale; by default resized to 28x28 RGB. Other arguments as :func:`load_mnist`.
@@ -165,24 +196,29 @@ def _read_png_folder(folder: Path, listing: Sequence[tuple[str, int]], name: str
         if images is None:
             images = np.empty((len(listing), *pixels.shape), dtype=np.uint8)
         if pixels.shape != images.shape[1:]:
-            raise ValueError(f"{folder / filename}: size {pixels.shape} differs from {images.shape[1:]}. "
-                             + _refetch(name))
+            raise ValueError(
+                f"{folder / filename}: size {pixels.shape} differs from {images.shape[1:]}. " + _refetch(name)
+            )
         images[i] = pixels
     if images is None:
         raise ValueError(f"{folder}: no images listed. " + _refetch(name))
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 
 
-def read_mnist_m(folder: Path, split: str, limit: int | None = None,
-                 seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def read_mnist_m(
+    folder: Path, split: str, limit: int | None = None, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images ``(N, 3, 28, 28)`` and labels from Ganin's layout: ``mnist_m/mnist_m_<split>/*.png``
     with ``mnist_m/mnist_m_<split>_labels.txt`` (lines ``00000000.png 5``). With ``limit``, only a seeded
     random subset of the PNGs is decoded."""
     base = folder / "mnist_m"
     labels_file = base / f"mnist_m_{split}_labels.txt"
     try:
-        listing = [(parts[0], int(parts[1])) for parts in (line.split() for line in labels_file.read_text().splitlines())
-                   if parts]
+        listing = [
+            (parts[0], int(parts[1]))
+            for parts in (line.split() for line in labels_file.read_text().splitlines())
+            if parts
+        ]
     except (OSError, ValueError, IndexError) as err:
         raise ValueError(f"{labels_file}: unreadable label file ({err}). " + _refetch("mnist-m")) from err
     keep = choose_subset(len(listing), limit, seed)
@@ -194,8 +230,15 @@ def read_mnist_m(folder: Path, split: str, limit: int | None = None,
     return _read_png_folder(base / f"mnist_m_{split}", listing, "mnist-m"), labels
 
 
-def load_mnist_m(split: str = "train", *, size: int | None = 28, channels: int | None = 3,
-                 root: Path | None = None, limit: int | None = None, seed: int = 0) -> Domain:
+def load_mnist_m(
+    split: str = "train",
+    *,
+    size: int | None = 28,
+    channels: int | None = 3,
+    root: Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> Domain:
     """Ganin's MNIST-M (59,001 train / 9,001 test) as a :class:`Domain` named ``"mnist-m"``.
 
     Native format 28x28 RGB. Decoding the 59,001 PNGs takes a few seconds; ``limit`` decodes only a
@@ -217,17 +260,27 @@ def read_syn_numbers(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = data
         images, labels = torch.as_tensor(images), torch.as_tensor(labels)
     except Exception as err:  # torch raises many types for a damaged or foreign file
-        raise ValueError(f"{path}: not a readable Syn Numbers tensor file ({type(err).__name__}: {err}). "
-                         + _refetch("syn-numbers")) from err
+        raise ValueError(
+            f"{path}: not a readable Syn Numbers tensor file ({type(err).__name__}: {err}). " + _refetch("syn-numbers")
+        ) from err
     if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or labels.shape != (len(images),):
-        raise ValueError(f"{path}: shapes {tuple(images.shape)} and {tuple(labels.shape)} are not Syn "
-                         "Numbers' (N, 32, 32, 3) and (N,). " + _refetch("syn-numbers"))
+        raise ValueError(
+            f"{path}: shapes {tuple(images.shape)} and {tuple(labels.shape)} are not Syn "
+            "Numbers' (N, 32, 32, 3) and (N,). " + _refetch("syn-numbers")
+        )
     # Labels are 0..9; % 10 also accepts the SVHN-style 10-for-zero of some repackagings.
     return images.to(torch.uint8).permute(0, 3, 1, 2), labels.to(torch.int64).remainder(10)
 
 
-def load_syn_numbers(split: str = "train", *, size: int | None = 28, channels: int | None = 3,
-                     root: Path | None = None, limit: int | None = None, seed: int = 0) -> Domain:
+def load_syn_numbers(
+    split: str = "train",
+    *,
+    size: int | None = 28,
+    channels: int | None = 3,
+    root: Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> Domain:
     """Syn Numbers / SynDigits (479,400 train / 9,553 test) as a :class:`Domain` named ``"syn-numbers"``.
 
     Native format 32x32 RGB. The full train split is 5.9 GB as float32 at 32x32 (4.5 GB at 28x28): pass
@@ -239,6 +292,10 @@ def load_syn_numbers(split: str = "train", *, size: int | None = 28, channels: i
 
 
 # --------------------------------------------------------------------------------------- one entry point
-DIGIT_LOADERS = {"mnist": load_mnist, "svhn": load_svhn, "usps": load_usps, "mnist-m": load_mnist_m,
-                 "syn-numbers": load_syn_numbers}
-
+DIGIT_LOADERS = {
+    "mnist": load_mnist,
+    "svhn": load_svhn,
+    "usps": load_usps,
+    "mnist-m": load_mnist_m,
+    "syn-numbers": load_syn_numbers,
+}

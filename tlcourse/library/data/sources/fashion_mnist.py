@@ -31,8 +31,16 @@ UPSTREAM_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 MIRROR_URL = "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"
 
 CLASSES: tuple[str, ...] = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 
@@ -61,8 +69,7 @@ class IdxFile:
 
 
 def _published(filename: str, gz_sha256: str, payload_sha256: str, payload_bytes: int) -> IdxFile:
-    return IdxFile(filename, (UPSTREAM_URL + filename, MIRROR_URL + filename), gz_sha256, payload_sha256,
-                   payload_bytes)
+    return IdxFile(filename, (UPSTREAM_URL + filename, MIRROR_URL + filename), gz_sha256, payload_sha256, payload_bytes)
 
 
 # Upstream .gz SHA-256 sums as TensorFlow Datasets records them for these URLs, with their sizes
@@ -76,19 +83,27 @@ FILES: dict[str, IdxFile] = {
     "train-images": _published(
         "train-images-idx3-ubyte.gz",
         "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", 47_040_016),
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        47_040_016,
+    ),
     "train-labels": _published(
         "train-labels-idx1-ubyte.gz",
         "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", 60_008),
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        60_008,
+    ),
     "t10k-images": _published(
         "t10k-images-idx3-ubyte.gz",
         "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", 7_840_016),
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        7_840_016,
+    ),
     "t10k-labels": _published(
         "t10k-labels-idx1-ubyte.gz",
         "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", 10_008),
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        10_008,
+    ),
 }
 SPLITS: dict[str, tuple[str, str]] = {
     "train": ("train-images", "train-labels"),
@@ -96,8 +111,7 @@ SPLITS: dict[str, tuple[str, str]] = {
 }
 
 # idx type codes (http://yann.lecun.com/exdb/mnist/): byte 3 of the magic number.
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.int16, 0x0C: np.int32, 0x0D: np.float32,
-               0x0E: np.float64}
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.int16, 0x0C: np.int32, 0x0D: np.float32, 0x0E: np.float64}
 
 
 # ---------------------------------------------------------------------------------------------- finding
@@ -118,8 +132,10 @@ def _candidate_folders(root: Path | None) -> list[Path]:
 
 
 def _not_found_message(searched: list[Path], partial: dict[Path, int]) -> str:
-    lines = [f"Fashion-MNIST is not on this machine. Looked for its four files "
-             f"({', '.join(f.filename for f in FILES.values())}) in:"]
+    lines = [
+        f"Fashion-MNIST is not on this machine. Looked for its four files "
+        f"({', '.join(f.filename for f in FILES.values())}) in:"
+    ]
     for folder in searched:
         note = f"  (only {partial[folder]} of {len(FILES)} files there)" if folder in partial else ""
         lines.append(f"  {folder}{note}")
@@ -154,8 +170,10 @@ def find_fashion_mnist(root: Path | None = None) -> Path:
 
 
 # --------------------------------------------------------------------------------------------- fetching
-OFFLINE_HINT = ("Offline machine: `sudo apt-get install dataset-fashion-mnist`, or copy the four files into "
-                "$TLCOURSE_DATA/fashion-mnist/ (set TLCOURSE_DATA to any folder).")
+OFFLINE_HINT = (
+    "Offline machine: `sudo apt-get install dataset-fashion-mnist`, or copy the four files into "
+    "$TLCOURSE_DATA/fashion-mnist/ (set TLCOURSE_DATA to any folder)."
+)
 
 
 def _remote(file: IdxFile) -> Remote:
@@ -184,8 +202,14 @@ def fetch_fashion_mnist(root: Path | None = None, progress: bool = True) -> Path
     except DataNotFoundError:
         pass
     base = Path(root).expanduser() if root is not None else download_root()
-    return staged_fetch(NAME, [_remote(f) for f in FILES.values()], base, progress=progress,
-                        fetch_command=FETCH_COMMAND, offline_hint=OFFLINE_HINT)
+    return staged_fetch(
+        NAME,
+        [_remote(f) for f in FILES.values()],
+        base,
+        progress=progress,
+        fetch_command=FETCH_COMMAND,
+        offline_hint=OFFLINE_HINT,
+    )
 
 
 # --------------------------------------------------------------------------------------------- checking
@@ -260,8 +284,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             f"{path}: an idx file of shape {shape} has {expected} bytes, this one has {len(data)} "
             f"({'truncated' if len(data) < expected else 'trailing bytes'}). {fix}"
         )
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="),
-                                                                                   copy=False)
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
 
 
 @functools.lru_cache(maxsize=4)

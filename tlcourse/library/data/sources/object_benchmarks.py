@@ -41,13 +41,21 @@ def domain_name(name: str, domain: str) -> str:
 
 def _listing(name: str, classes_dir: Path) -> list[tuple[Path, int]]:
     classes = CLASSES[name]
-    unknown = sorted(d.name for d in classes_dir.iterdir() if d.is_dir() and d.name not in classes
-                     and not d.name.startswith("."))
+    unknown = sorted(
+        d.name for d in classes_dir.iterdir() if d.is_dir() and d.name not in classes and not d.name.startswith(".")
+    )
     if unknown:
-        raise ValueError(f"{classes_dir}: folders {unknown} are not {name} classes ({', '.join(classes)}). "
-                         f"Is this the right dataset? {get_benchmark(name).manual}")
-    items = [(path, label) for label, cls in enumerate(classes) if (classes_dir / cls).is_dir()
-             for path in sorted((classes_dir / cls).iterdir()) if path.suffix.lower() in _IMAGE_SUFFIXES]
+        raise ValueError(
+            f"{classes_dir}: folders {unknown} are not {name} classes ({', '.join(classes)}). "
+            f"Is this the right dataset? {get_benchmark(name).manual}"
+        )
+    items = [
+        (path, label)
+        for label, cls in enumerate(classes)
+        if (classes_dir / cls).is_dir()
+        for path in sorted((classes_dir / cls).iterdir())
+        if path.suffix.lower() in _IMAGE_SUFFIXES
+    ]
     if not items:
         raise ValueError(f"{classes_dir}: no images found. {get_benchmark(name).manual}")
     return items
@@ -63,8 +71,9 @@ def _read_image(path: Path, side: int) -> np.ndarray:
     return np.asarray(fitted)
 
 
-def load_image_domain(name: str, domain: str, *, image_size: int = 224, root: Path | None = None,
-                      limit: int | None = None, seed: int = 0) -> Domain:
+def load_image_domain(
+    name: str, domain: str, *, image_size: int = 224, root: Path | None = None, limit: int | None = None, seed: int = 0
+) -> Domain:
     """One domain of an image-folder benchmark as a :class:`Domain` named ``"<name>-<domain>"``.
 
     Args:
@@ -98,15 +107,18 @@ def load_image_domain(name: str, domain: str, *, image_size: int = 224, root: Pa
         try:
             images[i] = _read_image(path, image_size)
         except OSError as err:
-            raise ValueError(f"{path}: unreadable image ({err}). Delete the folder {folder} and run   "
-                             f"{get_benchmark(name).fetch_command}") from err
+            raise ValueError(
+                f"{path}: unreadable image ({err}). Delete the folder {folder} and run   "
+                f"{get_benchmark(name).fetch_command}"
+            ) from err
     x = to_course_format(torch.from_numpy(images).permute(0, 3, 1, 2), size=None, channels=3)
     y = torch.tensor([label for _, label in items], dtype=torch.int64)
     return Domain(name=f"{name}-{domain}", x=x, y=y, classes=CLASSES[name])
 
 
-def load_office31(domain: str, *, image_size: int = 224, root: Path | None = None, limit: int | None = None,
-                  seed: int = 0) -> Domain:
+def load_office31(
+    domain: str, *, image_size: int = 224, root: Path | None = None, limit: int | None = None, seed: int = 0
+) -> Domain:
     """An Office-31 domain: ``"amazon"`` (2,817 images), ``"dslr"`` (498) or ``"webcam"`` (795); 31 classes.
 
     See :func:`load_image_domain` for the arguments.
@@ -114,8 +126,9 @@ def load_office31(domain: str, *, image_size: int = 224, root: Path | None = Non
     return load_image_domain("office31", domain, image_size=image_size, root=root, limit=limit, seed=seed)
 
 
-def load_pacs(domain: str, *, image_size: int = 224, root: Path | None = None, limit: int | None = None,
-              seed: int = 0) -> Domain:
+def load_pacs(
+    domain: str, *, image_size: int = 224, root: Path | None = None, limit: int | None = None, seed: int = 0
+) -> Domain:
     """A PACS domain: ``"photo"`` (1,670), ``"art_painting"`` (2,048), ``"cartoon"`` (2,344) or
     ``"sketch"`` (3,929); 7 classes. See :func:`load_image_domain` for the arguments."""
     return load_image_domain("pacs", domain, image_size=image_size, root=root, limit=limit, seed=seed)

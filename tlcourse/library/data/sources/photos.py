@@ -13,8 +13,10 @@ def sample_photos() -> tuple[torch.Tensor, ...]:
     """scikit-learn's two bundled photos (china.jpg, flower.jpg) as float32 ``(3, 427, 640)`` in [0, 1]."""
     from sklearn.datasets import load_sample_images
 
-    photos = tuple(torch.from_numpy(np.array(im)).permute(2, 0, 1).float().div(255.0).contiguous()
-                   for im in load_sample_images().images)
+    photos = tuple(
+        torch.from_numpy(np.array(im)).permute(2, 0, 1).float().div(255.0).contiguous()
+        for im in load_sample_images().images
+    )
     for p in photos:
         p.requires_grad_(False)
     return photos

@@ -98,17 +98,25 @@ MNIST = Benchmark(
     title="MNIST",
     description="70,000 28x28 grayscale handwritten digits (LeCun et al. 1998)",
     files=(
-        _mnist_file("train-images-idx3-ubyte.gz",
-                    "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9_912_422),
-        _mnist_file("train-labels-idx1-ubyte.gz",
-                    "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28_881),
-        _mnist_file("t10k-images-idx3-ubyte.gz",
-                    "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1_648_877),
-        _mnist_file("t10k-labels-idx1-ubyte.gz",
-                    "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542),
+        _mnist_file(
+            "train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9_912_422
+        ),
+        _mnist_file(
+            "train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28_881
+        ),
+        _mnist_file(
+            "t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1_648_877
+        ),
+        _mnist_file(
+            "t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542
+        ),
     ),
-    expected=("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-              "t10k-labels-idx1-ubyte.gz"),
+    expected=(
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ),
     homepage="http://yann.lecun.com/exdb/mnist/",
     licence="CC BY-SA 3.0 (copyright Y. LeCun and C. Cortes; derived from NIST SD-1 and SD-3)",
     hash_source="SHA-256: TensorFlow Datasets url_checksums/mnist.txt; torchvision prototype mnist.py",
@@ -125,10 +133,18 @@ SVHN = Benchmark(
     title="SVHN (cropped digits)",
     description="99,289 32x32 colour house-number digits from Street View (Netzer et al. 2011)",
     files=(
-        published("train_32x32.mat", "sha256:435e94d69a87fde4fd4d7f3dd208dfc32cb6ae8af2240d066de1df7508d083b8",
-                  _SVHN_URL + "train_32x32.mat", size=182_040_794),
-        published("test_32x32.mat", "sha256:cdce80dfb2a2c4c6160906d0bd7c68ec5a99d7ca4831afa54f09182025b6a75b",
-                  _SVHN_URL + "test_32x32.mat", size=64_275_384),
+        published(
+            "train_32x32.mat",
+            "sha256:435e94d69a87fde4fd4d7f3dd208dfc32cb6ae8af2240d066de1df7508d083b8",
+            _SVHN_URL + "train_32x32.mat",
+            size=182_040_794,
+        ),
+        published(
+            "test_32x32.mat",
+            "sha256:cdce80dfb2a2c4c6160906d0bd7c68ec5a99d7ca4831afa54f09182025b6a75b",
+            _SVHN_URL + "test_32x32.mat",
+            size=64_275_384,
+        ),
     ),
     expected=("train_32x32.mat", "test_32x32.mat"),
     homepage="http://ufldl.stanford.edu/housenumbers/",
@@ -146,10 +162,16 @@ USPS = Benchmark(
     title="USPS",
     description="9,298 16x16 grayscale handwritten zip-code digits (Hull 1994), LIBSVM's copy",
     files=(
-        published("usps.bz2", "sha256:3771e9dd6ba685185f89867b6e249233dd74652389f263963b3b741e994b034f",
-                  _USPS_URL + "usps.bz2"),
-        published("usps.t.bz2", "sha256:a9c0164e797d60142a50604917f0baa604f326e9a689698763793fa5d12ffc4e",
-                  _USPS_URL + "usps.t.bz2"),
+        published(
+            "usps.bz2",
+            "sha256:3771e9dd6ba685185f89867b6e249233dd74652389f263963b3b741e994b034f",
+            _USPS_URL + "usps.bz2",
+        ),
+        published(
+            "usps.t.bz2",
+            "sha256:a9c0164e797d60142a50604917f0baa604f326e9a689698763793fa5d12ffc4e",
+            _USPS_URL + "usps.t.bz2",
+        ),
     ),
     expected=("usps.bz2", "usps.t.bz2"),
     homepage="https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass.html#usps",
@@ -169,16 +191,24 @@ MNIST_M = Benchmark(
     title="MNIST-M",
     description="68,002 28x28 colour MNIST digits blended with BSDS500 photo patches (Ganin et al. 2015)",
     files=(
-        published("mnist_m.tar.gz", "md5:859df31c91afe82e80e5012ba928f279",
-                  "https://cornell.box.com/shared/static/jado7quprg6hzzdubvwzh9umr75damwi", unpack="tar"),
+        published(
+            "mnist_m.tar.gz",
+            "md5:859df31c91afe82e80e5012ba928f279",
+            "https://cornell.box.com/shared/static/jado7quprg6hzzdubvwzh9umr75damwi",
+            unpack="tar",
+        ),
     ),
-    expected=("mnist_m/mnist_m_train_labels.txt", "mnist_m/mnist_m_test_labels.txt", "mnist_m/mnist_m_train",
-              "mnist_m/mnist_m_test"),
+    expected=(
+        "mnist_m/mnist_m_train_labels.txt",
+        "mnist_m/mnist_m_test_labels.txt",
+        "mnist_m/mnist_m_train",
+        "mnist_m/mnist_m_test",
+    ),
     homepage="http://yaroslav.ganin.net/ (Unsupervised Domain Adaptation by Backpropagation)",
     licence="no licence stated; made from MNIST and BSDS500 (research use)",
     hash_source="MD5 only: pytorch-adapt datasets/mnistm.py",
     manual="download mnist_m.tar.gz from Ganin's page and unpack it in $TLCOURSE_DATA/mnist-m/ "
-           "(giving mnist-m/mnist_m/mnist_m_train/ and mnist_m_train_labels.txt)",
+    "(giving mnist-m/mnist_m/mnist_m_train/ and mnist_m_train_labels.txt)",
 )
 
 # ------------------------------------------------------------------------------------------ Syn Numbers
@@ -191,10 +221,12 @@ SYN_NUMBERS = Benchmark(
     title="Syn Numbers (SynDigits)",
     description="488,953 32x32 colour digits rendered from Windows fonts (Ganin & Lempitsky 2015)",
     files=(
-        published("synth_train.pt.gz", "md5:d0e99daf379597e57448a89fc37ae5cf", _SYN_URL + "synth_train.pt.gz",
-                  unpack="gunzip"),
-        published("synth_test.pt.gz", "md5:669d94c04d1c91552103e9aded0ee625", _SYN_URL + "synth_test.pt.gz",
-                  unpack="gunzip"),
+        published(
+            "synth_train.pt.gz", "md5:d0e99daf379597e57448a89fc37ae5cf", _SYN_URL + "synth_train.pt.gz", unpack="gunzip"
+        ),
+        published(
+            "synth_test.pt.gz", "md5:669d94c04d1c91552103e9aded0ee625", _SYN_URL + "synth_test.pt.gz", unpack="gunzip"
+        ),
     ),
     expected=("synth_train.pt", "synth_test.pt"),
     homepage="http://yaroslav.ganin.net/ (SynDigits); repackaged at https://github.com/liyxi/synthetic-digits",
@@ -214,19 +246,28 @@ OFFICE31 = Benchmark(
     title="Office-31",
     description="4,110 photos of 31 office objects in three domains: amazon, dslr, webcam (Saenko et al. 2010)",
     files=(
-        Remote("office31.tar.gz", (
-            Source("https://cornell.box.com/shared/static/3v2ftdkdhpz1lbbr4uhu0135w7m79p7q",
-                   "md5:89818e596f3cdda1d56da0f077435faa"),
-            Source("https://drive.usercontent.google.com/download?id=0B4IapRTv9pJ1WGZVd1VDMmhwdlE"
-                   "&export=download&confirm=t", "md5:1b536d114869a5a8aa4580b89e9758fb"),
-        ), unpack="tar"),
+        Remote(
+            "office31.tar.gz",
+            (
+                Source(
+                    "https://cornell.box.com/shared/static/3v2ftdkdhpz1lbbr4uhu0135w7m79p7q",
+                    "md5:89818e596f3cdda1d56da0f077435faa",
+                ),
+                Source(
+                    "https://drive.usercontent.google.com/download?id=0B4IapRTv9pJ1WGZVd1VDMmhwdlE"
+                    "&export=download&confirm=t",
+                    "md5:1b536d114869a5a8aa4580b89e9758fb",
+                ),
+            ),
+            unpack="tar",
+        ),
     ),
     expected=(),  # the archive layouts differ; image_folders.find_domain_folder looks inside
     homepage="https://faculty.cc.gatech.edu/~judy/domainadapt/",
     licence="no licence stated; images from amazon.com and the authors' cameras (research use)",
     hash_source="MD5 only: pytorch-adapt datasets/office31.py (Box); dm_nevis office31 handler (Drive)",
     manual="unpack domain_adaptation_images.tar.gz in $TLCOURSE_DATA/office31/ "
-           "(giving office31/amazon/images/<class>/*.jpg, and dslr, webcam)",
+    "(giving office31/amazon/images/<class>/*.jpg, and dslr, webcam)",
 )
 
 # ------------------------------------------------------------------------------------------------- PACS
@@ -253,7 +294,7 @@ PACS = Benchmark(
     licence="no licence stated; images collected from the web (research use)",
     hash_source="none published for any plain-HTTP copy (fetch needs --allow-unverified)",
     manual="copy PACS's kfold image folders into $TLCOURSE_DATA/pacs/ "
-           "(giving pacs/art_painting/dog/*.jpg, and cartoon, photo, sketch)",
+    "(giving pacs/art_painting/dog/*.jpg, and cartoon, photo, sketch)",
 )
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (MNIST, SVHN, USPS, MNIST_M, SYN_NUMBERS, OFFICE31, PACS)}
@@ -285,8 +326,7 @@ def _complete(bench: Benchmark, folder: Path) -> bool:
 
 
 def _offline_hint(bench: Benchmark) -> str:
-    return (f"Offline machine, or a host that refuses scripts: {bench.manual}; TLCOURSE_DATA may be any "
-            "folder.")
+    return f"Offline machine, or a host that refuses scripts: {bench.manual}; TLCOURSE_DATA may be any folder."
 
 
 def find_benchmark(name: str, root: Path | None = None) -> Path:
@@ -309,15 +349,17 @@ def find_benchmark(name: str, root: Path | None = None) -> Path:
     raise DataNotFoundError(
         f"{bench.title} is not on this machine. Looked for a complete copy in:\n"
         + "\n".join(f"  {f}" for f in searched)
-        + (f"\nFix: run   {bench.fetch_command}   to download and check it." if bench.verified else
-           f"\nNo checksum is published for {bench.title}, so it is only downloaded on request: run   "
-           f"{FETCH_SCRIPT} {name} --allow-unverified")
+        + (
+            f"\nFix: run   {bench.fetch_command}   to download and check it."
+            if bench.verified
+            else f"\nNo checksum is published for {bench.title}, so it is only downloaded on request: run   "
+            f"{FETCH_SCRIPT} {name} --allow-unverified"
+        )
         + f"\n{_offline_hint(bench)}"
     )
 
 
-def fetch_benchmark(name: str, root: Path | None = None, progress: bool = True,
-                    allow_unverified: bool = False) -> Path:
+def fetch_benchmark(name: str, root: Path | None = None, progress: bool = True, allow_unverified: bool = False) -> Path:
     """Return the folder of benchmark ``name``, downloading, checking and unpacking it first if needed.
 
     All or nothing: files are checked against their published sums in a staging folder and moved into
@@ -345,8 +387,15 @@ def fetch_benchmark(name: str, root: Path | None = None, progress: bool = True,
         pass
     base = Path(root).expanduser() if root is not None else download_root()
     command = bench.fetch_command if bench.verified else f"{FETCH_SCRIPT} {name}"
-    folder = staged_fetch(name, bench.files, base, progress=progress, fetch_command=command,
-                          offline_hint=_offline_hint(bench), allow_unverified=allow_unverified)
+    folder = staged_fetch(
+        name,
+        bench.files,
+        base,
+        progress=progress,
+        fetch_command=command,
+        offline_hint=_offline_hint(bench),
+        allow_unverified=allow_unverified,
+    )
     if not _complete(bench, folder):
         raise DataNotFoundError(
             f"{bench.title}: the files downloaded and passed their checks, but {folder} does not hold the "

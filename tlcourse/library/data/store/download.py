@@ -19,6 +19,7 @@ data (``UNVERIFIED-SHA256SUMS``) so it can be pinned later.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -81,8 +82,9 @@ class Remote:
         return all(s.known_hash for s in self.sources)
 
 
-def published(filename: str, known_hash: str | None, *urls: str, size: int | None = None,
-              unpack: str | None = None) -> Remote:
+def published(
+    filename: str, known_hash: str | None, *urls: str, size: int | None = None, unpack: str | None = None
+) -> Remote:
     """A file whose every URL (official host and mirrors) serves the same bytes, with one sum."""
     if not urls:
         raise ValueError(f"{filename}: give at least one URL")
@@ -127,10 +129,8 @@ def make_writable_folder(folder: Path, fetch_command: str) -> list[Path]:
 def remove_empty(folders: Sequence[Path]) -> None:
     """Remove those of ``folders`` that are empty, deepest first (others are left alone)."""
     for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        try:
+        with contextlib.suppress(OSError):
             folder.rmdir()
-        except OSError:
-            pass
 
 
 # -------------------------------------------------------------------------------------------- download
@@ -139,8 +139,15 @@ def _short(err: BaseException) -> str:
     return text if len(text) < 200 else text[:200] + " ..."
 
 
-def download_file(remote: Remote, folder: Path, *, progress: bool, fetch_command: str, offline_hint: str,
-                  allow_unverified: bool = False) -> Path:
+def download_file(
+    remote: Remote,
+    folder: Path,
+    *,
+    progress: bool,
+    fetch_command: str,
+    offline_hint: str,
+    allow_unverified: bool = False,
+) -> Path:
     """Download ``remote`` into ``folder`` through pooch, trying each source in turn.
 
     pooch keeps a file only when its sum matched (or, for a source without a published sum and
@@ -162,8 +169,11 @@ def download_file(remote: Remote, folder: Path, *, progress: bool, fetch_command
             skipped.append(source.url)
             continue
         try:
-            return Path(pooch.retrieve(source.url, known_hash=source.known_hash, fname=remote.filename,
-                                       path=folder, downloader=downloader))
+            return Path(
+                pooch.retrieve(
+                    source.url, known_hash=source.known_hash, fname=remote.filename, path=folder, downloader=downloader
+                )
+            )
         except requests.exceptions.RequestException as err:
             failures.append(f"  {source.url}: {type(err).__name__}: {_short(err)}")
         except ValueError as err:  # pooch's hash mismatch; it already deleted the temporary file
@@ -178,7 +188,8 @@ def download_file(remote: Remote, folder: Path, *, progress: bool, fetch_command
         algorithm = algorithm_name(next(s.known_hash for s in remote.sources if s.known_hash))
         raise ChecksumError(
             f"{remote.filename} downloaded, but its {algorithm} is not the published one, so it was "
-            "deleted:\n" + "\n".join(mismatches + failures)
+            "deleted:\n"
+            + "\n".join(mismatches + failures)
             + "\nThe server sent a different or damaged file (a proxy or captive portal can do this). "
             f"Try again later with   {fetch_command}\n{offline_hint}"
         )
@@ -238,8 +249,16 @@ def require_sums(name: str, remotes: Sequence[Remote], allow_unverified: bool, f
         )
 
 
-def staged_fetch(name: str, remotes: Sequence[Remote], base: Path, *, progress: bool, fetch_command: str,
-                 offline_hint: str, allow_unverified: bool = False) -> Path:
+def staged_fetch(
+    name: str,
+    remotes: Sequence[Remote],
+    base: Path,
+    *,
+    progress: bool,
+    fetch_command: str,
+    offline_hint: str,
+    allow_unverified: bool = False,
+) -> Path:
     """Download, check and unpack every file of a dataset, then move it all into ``base/name``.
 
     Files land in a hidden staging folder in ``base`` first; archives are unpacked there. Only when all
@@ -264,8 +283,14 @@ def staged_fetch(name: str, remotes: Sequence[Remote], base: Path, *, progress: 
     try:
         unverified: list[str] = []
         for remote in remotes:
-            path = download_file(remote, staging, progress=progress, fetch_command=fetch_command,
-                                 offline_hint=offline_hint, allow_unverified=allow_unverified)
+            path = download_file(
+                remote,
+                staging,
+                progress=progress,
+                fetch_command=fetch_command,
+                offline_hint=offline_hint,
+                allow_unverified=allow_unverified,
+            )
             if not any(s.known_hash and matches(path, s.known_hash) for s in remote.sources):
                 unverified.append(f"{sha256_file(path)}  {remote.filename}")
             if remote.unpack:
@@ -273,7 +298,9 @@ def staged_fetch(name: str, remotes: Sequence[Remote], base: Path, *, progress: 
         if unverified:
             (staging / UNVERIFIED_SUMS_FILE).write_text(
                 "# Measured at download; no published sum existed to check them against.\n"
-                + "\n".join(unverified) + "\n")
+                + "\n".join(unverified)
+                + "\n"
+            )
         if not target.exists():
             target.mkdir()
             created.append(target)
