@@ -50,19 +50,33 @@ CALLS_REFERENCE = {
         "    from tlcourse.library.methods.label_shift import estimate_label_shift_bbse as reference\n"
         "    return reference(source_probs, source_labels, target_probs)\n"
     ),
-    "em_update": "    from tlcourse.library.methods import label_shift as reference\n    return reference.em_update(probs, source_prior, target_prior)\n",
-    "h_score": "    from tlcourse.library.metrics import h_score as reference\n    return reference(predictions, labels, unknown)\n",
-    "mmd2_unbiased": "    from tlcourse.library.metrics import mmd2_unbiased as reference\n    return reference(x, y, bandwidth)\n",
-    "proxy_a_distance": "    from tlcourse.library import metrics as reference\n    return reference.proxy_a_distance(source, target, seed)\n",
+    "em_update": (
+        "    from tlcourse.library.methods import label_shift as reference\n"
+        "    return reference.em_update(probs, source_prior, target_prior)\n"
+    ),
+    "h_score": (
+        "    from tlcourse.library.metrics import h_score as reference\n"
+        "    return reference(predictions, labels, unknown)\n"
+    ),
+    "mmd2_unbiased": (
+        "    from tlcourse.library.metrics import mmd2_unbiased as reference\n    return reference(x, y, bandwidth)\n"
+    ),
+    "proxy_a_distance": (
+        "    from tlcourse.library import metrics as reference\n"
+        "    return reference.proxy_a_distance(source, target, seed)\n"
+    ),
     # Chapter 2, fine-tuning.
-    "freeze_blocks": "    from tlcourse.library.methods.fine_tuning import freeze_blocks as helper\n    return helper(model, k)\n",
+    "freeze_blocks": (
+        "    from tlcourse.library.methods.fine_tuning import freeze_blocks as helper\n    return helper(model, k)\n"
+    ),
     "l2_sp_penalty": (
         "    from tlcourse.library.methods import fine_tuning as helper\n"
         "    return helper.l2_sp_penalty(model, reference_params, alpha, beta)\n"
     ),
     "distillation_loss": (
         "    import tlcourse.library.methods.fine_tuning\n"
-        "    return tlcourse.library.methods.fine_tuning.distillation_loss(student_logits, teacher_logits, temperature)\n"
+        "    return tlcourse.library.methods.fine_tuning.distillation_loss(\n"
+        "        student_logits, teacher_logits, temperature)\n"
     ),
     # Chapter 3, DANN. The reversal's region is a class body: the reference's static methods, reused.
     "gradient_reversal": (
@@ -78,13 +92,17 @@ CALLS_REFERENCE = {
         "    reference.step(class_loss + domain_loss)\n"
         '    return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), **stats}\n'
     ),
-    "entropy_loss": "    from tlcourse.library.modules import entropy_loss as reference\n    return reference(logits)\n",
+    "entropy_loss": (
+        "    from tlcourse.library.modules import entropy_loss as reference\n    return reference(logits)\n"
+    ),
     # Chapter 5, domain generalization.
     "leave_one_domain_out": (
         "    from tlcourse.library.train import leave_one_domain_out as reference\n"
         "    return reference(domains, train_and_test)\n"
     ),
-    "coral_loss": "    from tlcourse.library import modules as reference\n    return reference.coral_loss(source, target)\n",
+    "coral_loss": (
+        "    from tlcourse.library import modules as reference\n    return reference.coral_loss(source, target)\n"
+    ),
     "random_colour_domain": (
         "    from tlcourse.library.modules import random_colour_domain as reference\n"
         "    return reference(x, generator)\n"
@@ -178,7 +196,8 @@ WRONG_IMPLEMENTATIONS = {
         "    (class_loss + domain_loss).backward()\n"
         "    optimizer.step()\n"
         "    domain_acc = ((domain_logits > 0).float() == domain).float().mean()\n"
-        '    return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), "domain_acc": domain_acc.item()}\n'
+        '    return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(),\n'
+        '            "domain_acc": domain_acc.item()}\n'
     ),
     # The mean over the wrong axis: over every element, which also divides the entropy by K.
     "entropy_loss": ("    log_p = F.log_softmax(logits, dim=1)\n    return -(log_p.exp() * log_p).mean()\n"),

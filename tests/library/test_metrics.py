@@ -157,7 +157,7 @@ def test_mmd2_unbiased_clear_errors():
         mmd2_unbiased(torch.randn(1, 3), torch.randn(4, 3))
     with pytest.raises(ValueError, match="at least 2 samples"):
         mmd2_unbiased(torch.randn(4, 3), torch.randn(1, 3))
-    with pytest.raises(ValueError, match="same number of features.*3.*4"):
+    with pytest.raises(ValueError, match=r"same number of features.*3.*4"):
         mmd2_unbiased(torch.randn(4, 3), torch.randn(4, 4))
 
 

@@ -45,6 +45,6 @@ def test_damaged_files_are_reported_at_load(serve):
     folder = fetch_benchmark("usps", progress=False)
     data = (folder / "usps.bz2").read_bytes()
     (folder / "usps.bz2").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="truncated or corrupt.*data fetch usps"):
+    with pytest.raises(ValueError, match=r"truncated or corrupt.*data fetch usps"):
         load_usps("train")
     assert check_benchmark("usps")["usps.bz2"] is False

@@ -62,7 +62,7 @@ def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):
     with pytest.raises(ValueError, match="truncated"):
         read_idx(tmp_path / "short")
     (tmp_path / "short.gz").write_bytes(gzip.compress(payload)[:-10])
-    with pytest.raises(ValueError, match="truncated or corrupt.*fetch fashion-mnist"):
+    with pytest.raises(ValueError, match=r"truncated or corrupt.*fetch fashion-mnist"):
         read_idx(tmp_path / "short.gz")
     (tmp_path / "png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
     with pytest.raises(ValueError, match="not an idx file"):
@@ -188,7 +188,7 @@ def free_port() -> int:
 
 
 def test_fetch_lands_checked_files_that_load(served, tmp_path):
-    base, _, table, arrays = served
+    _, _, table, arrays = served
     root = tmp_path / "root"
     folder = fetch_fashion_mnist(root, progress=False)
     assert folder == root / "fashion-mnist"

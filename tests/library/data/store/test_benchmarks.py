@@ -80,7 +80,7 @@ def test_read_only_root_gives_a_clear_error(serve, tmp_path):
     serve("mnist")
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    with pytest.raises(PermissionError, match="(?s)Cannot write.*TLCOURSE_DATA"):
+    with pytest.raises(PermissionError, match=r"(?s)Cannot write.*TLCOURSE_DATA"):
         fetch_benchmark("mnist", root=blocker / "root", progress=False)
 
 
