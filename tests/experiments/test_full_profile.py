@@ -13,6 +13,8 @@ from tlcourse.experiments import dann as exp
 from tlcourse.experiments import fine_tuning, run_experiment
 from tlcourse.library.data import fetch_benchmark
 
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
 
 def tiny(task: str, **overrides) -> exp.DANNConfig:
     """The full profile's settings at a budget that the fake files allow."""
@@ -106,15 +108,31 @@ def test_notebook_switch_turns_the_offline_range_checks_off(monkeypatch, capsys)
         profile()
 
 
-@pytest.mark.parametrize(
-    "chapter, switch", [("02-fine-tuning", "chapter.FULL_CONFIG"), ("03-dann", 'full_config("mnist-mnistm")')]
-)
-def test_chapters_2_and_3_switch_to_the_full_profile(chapter, switch):
+def test_notebook_configs_follow_the_profile_and_grading_switches(monkeypatch):
+    from tlcourse.experiments import dann, domain_generalization, fine_tuning, label_shift
+
+    monkeypatch.delenv("TLCOURSE_PROFILE", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert dann.notebook_config() == dann.NOTEBOOK_CONFIG
+    assert fine_tuning.notebook_config() == fine_tuning.FineTuningConfig()
+    assert label_shift.notebook_config() == label_shift.LabelShiftConfig()
+    assert domain_generalization.notebook_config() == domain_generalization.DGConfig()
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert fine_tuning.notebook_config() == fine_tuning.GRADING_CONFIG
+    assert label_shift.notebook_config() == label_shift.GRADING_CONFIG
+    assert domain_generalization.notebook_config() == domain_generalization.GRADING_CONFIG
+    monkeypatch.setenv("TLCOURSE_PROFILE", "full")
+    assert dann.notebook_config() == dann.full_config("mnist-mnistm")
+    assert fine_tuning.notebook_config() == fine_tuning.FULL_CONFIG
+
+
+@pytest.mark.parametrize("chapter", sorted(p.name for p in NOTEBOOKS.iterdir() if p.is_dir()))
+def test_each_notebook_takes_its_budget_from_its_chapter_module(chapter):
     import nbformat
 
-    (path,) = (Path(__file__).resolve().parents[2] / "notebooks" / chapter).glob("*.ipynb")
+    (path,) = (NOTEBOOKS / chapter).glob("*.ipynb")
     setup = nbformat.read(path, as_version=4).cells[1].source
-    assert 'if profile() == "full":' in setup and f"config = {switch}" in setup
+    assert "config = chapter.notebook_config()" in setup and " as chapter" in setup
 
 
 def test_readme_documents_each_full_task_with_the_papers_numbers():

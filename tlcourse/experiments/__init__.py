@@ -12,10 +12,34 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
+from tlcourse.experiments.expected import (
+    CLAIMED_GAINS,
+    autograding,
+    check_gain,
+    check_result,
+    expected_range,
+    load_expected,
+    profile,
+)
 from tlcourse.experiments.registry import EXPERIMENTS, LONG_EXPERIMENTS, register, seed_row
 from tlcourse.experiments.results import ExperimentResult, format_table
 
-__all__ = ["CHAPTERS", "ExperimentResult", "experiment_names", "format_table", "register", "run_experiment", "seed_row"]
+__all__ = [
+    "CHAPTERS",
+    "CLAIMED_GAINS",
+    "ExperimentResult",
+    "autograding",
+    "check_gain",
+    "check_result",
+    "expected_range",
+    "experiment_names",
+    "format_table",
+    "load_expected",
+    "profile",
+    "register",
+    "run_experiment",
+    "seed_row",
+]
 
 #: The chapter modules, in course order; importing one registers its experiments (`_load_chapters`).
 CHAPTERS = ("domain_shift", "fine_tuning", "dann", "label_shift", "universal_da", "tta", "domain_generalization")
