@@ -195,3 +195,13 @@ def test_run_epochs_keeps_the_later_of_tied_best_epochs_and_stops_early():
     assert torch.equal(model.weight, states[2])
     with pytest.raises(ValueError, match="validation"):
         run_epochs(model, train_epoch, epochs=1, select=True)
+
+
+def test_history_best_is_the_later_of_tied_epochs_and_needs_every_epoch():
+    history = History()
+    for acc in (0.5, 0.7, 0.6, 0.7):
+        history.append(val_acc=acc)
+    assert history.best("val_acc") == 3
+    history.append(loss=1.0)  # an epoch without val_acc
+    with pytest.raises(KeyError, match="val_acc"):
+        history.best("val_acc")

@@ -1,7 +1,7 @@
 """The chapter experiments as plain functions of a seed, and how to run one by name.
 
 One module per chapter (`CHAPTERS`): a config dataclass, its tasks, a ``METHODS``-style table of the rows,
-and ``run_*(seed, config, progress)`` functions that `register` names. Each returns an `ExperimentResult`;
+and ``run_<chapter>(seed, config, progress)`` functions that `register` names. Each returns an `ExperimentResult`;
 ``python -m tlcourse reproduce NAME --seed N --json PATH`` runs one, prints its table and writes
 ``{"experiment", "seed", "results", "seconds"}``. The expected ranges are in `tlcourse.experiments.expected`;
 the decisions behind each chapter's budget and hyperparameters, in ``docs/decisions/``.

@@ -173,8 +173,7 @@ def held_out_trainer(
             progress=progress,
             desc=f"{method} -> {held_out.name}",
         )
-        chosen = max(range(len(history)), key=lambda i: (history["val_acc"][i], i))
-        by_oracle = max(range(len(history)), key=lambda i: (history["oracle_acc"][i], i))
+        chosen, by_oracle = history.best("val_acc"), history.best("oracle_acc")
         return {
             "selected": history["test_acc"][chosen],
             "oracle": history["test_acc"][by_oracle],

@@ -48,8 +48,9 @@ def seed_row(seed: int) -> None:
 
     What still draws from the global generators, and is therefore pinned by this call: the initial
     weights of every network (`tlcourse.library.models`, heads and domain discriminators included),
-    VAT's random directions and `colour_and_shift`'s shift and colours (`tlcourse.library.methods.boundary`),
-    and Mixup's pairing and mixing weights (`tlcourse.library.methods.generalization.InterDomainMixup`).
+    VAT's random directions, `colour_and_shift`'s shift and colours when chapter 3 passes it no generator
+    (`tlcourse.library.modules.colour`), and Mixup's pairing and mixing weights
+    (`tlcourse.library.methods.generalization.InterDomainMixup`).
     Data and minibatch orders come from the ``seed`` arguments of the data builders and training loops,
     not from here.
     """

@@ -82,6 +82,16 @@ class History:
     def last(self) -> dict[str, float]:
         return self.records[-1] if self.records else {}
 
+    def best(self, key: str) -> int:
+        """Index of the record with the highest ``key``, the later one on ties (as early stopping keeps).
+
+        For choosing an epoch after the fact from what was monitored, e.g. ``history.best("val_acc")``.
+        """
+        values = self[key]
+        if len(values) != len(self.records) or not values:
+            raise KeyError(f"{key!r} was not recorded in every epoch; recorded: {sorted(self.curves())}")
+        return max(range(len(values)), key=lambda i: (values[i], i))
+
     def curves(self) -> dict[str, list[float]]:
         """Every measured quantity as a list over epochs, ready for `tlcourse.library.plots.plot_curves`."""
         keys = dict.fromkeys(k for r in self.records for k in r if k != "epoch")
