@@ -2,6 +2,7 @@
 #   make course   runs the course's main job: executes the chapter notebooks, prints each chapter's table
 #   make test     runs make lint, then every test: package, notebooks (nbval), grading pipeline
 #   make lint     ruff (lint and format) over the repository, and the notebooks committed without outputs
+#   make clean    removes executed notebooks and caches; grading state stays (make clean-grades asks, or FORCE=1)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 # nbgrader calls tools of its environment (alembic) by name: put the environment first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup data course lint test lab expected benchmark benchmark-tests clean
+.PHONY: setup data course lint test lab expected benchmark benchmark-tests clean clean-grades
 
 # Re-install only when the package's dependencies change.
 $(STAMP): pyproject.toml
@@ -51,5 +52,21 @@ benchmark: setup
 benchmark-tests: setup
 	$(PY) -m tlcourse benchmark --no-notebooks --no-experiments --test-command --output benchmarks/results/test-command
 
+# Grading state: grades, submissions and what was made from them. `make clean` never touches it.
+GRADING_STATE := release submitted autograded feedback gradebook.db
+
 clean:
-	rm -rf executed release submitted autograded feedback gradebook.db .pytest_cache
+	rm -rf executed .pytest_cache
+	@echo "make clean keeps the grading state ($(GRADING_STATE)); make clean-grades removes it"
+
+# Removes the grading state after asking (on a terminal), or without asking with FORCE=1.
+clean-grades:
+	@present="$$(for p in $(GRADING_STATE); do [ -e "$$p" ] && printf '%s ' "$$p"; done)"; \
+	if [ -z "$$present" ]; then echo "make clean-grades: no grading state here ($(GRADING_STATE))"; exit 0; fi; \
+	echo "make clean-grades removes the grading state: $$present"; \
+	if [ "$(FORCE)" != 1 ]; then \
+		if [ ! -t 0 ]; then echo "make clean-grades: not removed (no terminal to ask); run make clean-grades FORCE=1 to remove it"; exit 1; fi; \
+		read -r -p "Delete these grades and submissions for good? [y/N] " answer; \
+		case "$$answer" in y|Y|yes) ;; *) echo "make clean-grades: kept"; exit 0;; esac; \
+	fi; \
+	rm -rf $$present && echo "make clean-grades: removed $$present"

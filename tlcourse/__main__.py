@@ -13,8 +13,36 @@ import sys
 from pathlib import Path
 
 
+def _non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give 0 or more")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{value} is not positive; give 1 or more (leave the option out for the default)"
+        )
+    return value
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     from tlcourse.experiments import run_experiment
+    from tlcourse.library.data.store.writable import check_writable_file
+
+    if args.json:  # before the run, which may take an hour: a bad path must not cost it
+        check_writable_file(args.json, "--json", example=f"{args.experiment}-{args.seed}.json")
 
     # Only experiments with several tasks take --task: the others keep their old call.
     options = {"task": args.task} if args.task is not None else {}
@@ -29,14 +57,17 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _expected(args: argparse.Namespace) -> int:
-    from tlcourse.experiments.expected import calibration_toml, expected_ranges, load_expected, results_markdown
+    from tlcourse.experiments.expected import (
+        calibration_toml,
+        expected_ranges,
+        load_expected,
+        read_runs,
+        results_markdown,
+    )
 
     if args.calibrate:
-        runs = [json.loads(Path(p).read_text()) for p in args.calibrate]
-        experiments = {run["experiment"] for run in runs}
-        if len(experiments) != 1:
-            raise ValueError(f"--calibrate takes the runs of one experiment, got {sorted(experiments)}")
-        experiment = experiments.pop()
+        runs = read_runs(args.calibrate)
+        experiment = runs[0]["experiment"]
         command = f"python -m tlcourse reproduce {experiment} --seed S --json runs/{experiment}-S.json"
         print(calibration_toml(experiment, runs, command), end="")
         return 0
@@ -61,7 +92,10 @@ def _data(args: argparse.Namespace) -> int:
             print(f"{row['name']:<14} {row['status']:<8} {row.get('location', '')}  {row['description']}")
         return 0
     if not args.name:
-        print(f"`python -m tlcourse data {args.action}` needs a dataset name; see `python -m tlcourse data list`.")
+        print(
+            f"error: `python -m tlcourse data {args.action}` needs a dataset name; see `python -m tlcourse data list`.",
+            file=sys.stderr,
+        )
         return 2
     if args.action == "check":
         return 0 if catalog.check_dataset(args.name) else 1
@@ -72,13 +106,17 @@ def _data(args: argparse.Namespace) -> int:
 
 def _course(args: argparse.Namespace) -> int:
     from tlcourse.classroom.course import run_course
+    from tlcourse.library.data.store.writable import check_writable_folder
 
+    check_writable_folder(args.output, "--output")
     return run_course(Path(args.notebooks), Path(args.output), chapters=args.chapters, timeout=args.timeout)
 
 
 def _benchmark(args: argparse.Namespace) -> int:
     from tlcourse.classroom.benchmark import run_benchmark
+    from tlcourse.library.data.store.writable import check_writable_folder
 
+    check_writable_folder(args.output, "--output")
     return run_benchmark(
         Path(args.notebooks),
         Path(args.output),
@@ -90,6 +128,10 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    if args.action == "export":  # before nbgrader loads
+        from tlcourse.library.data.store.writable import check_writable_file
+
+        check_writable_file(args.folder or "grades.csv", "grade export", example="grades.csv")
     from tlcourse.classroom import instructor
 
     if args.action == "autograde":
@@ -117,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="run one chapter experiment and print its table")
     p.add_argument("experiment", help="e.g. domain-shift")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="0 or more (default 0)")
     p.add_argument("--task", help="for experiments with several tasks (e.g. dann: photo-blend, font-digits)")
     p.add_argument(
         "--profile",
@@ -160,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks", default="notebooks", help="folder of chapter folders (default: ./notebooks)")
     p.add_argument("--output", default="executed", help="where executed notebooks go (default: ./executed)")
     p.add_argument("--chapters", nargs="*", help="chapter folder names (default: all)")
-    p.add_argument("--timeout", type=int, default=900, help="seconds a single cell may run")
+    p.add_argument("--timeout", type=_positive_int, default=900, help="seconds a single cell may run")
     p.set_defaults(func=_course)
 
     p = sub.add_parser("grade", help="instructors: release, collect, autograde, feedback, export (nbgrader)")
@@ -170,8 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--students", nargs="*", help="autograde only these students (default: all submitted)")
     p.add_argument("--root", type=Path, help="course root (default: this repository)")
     # Defaults live in tlcourse.classroom.instructor (not imported here: nbgrader is slow to import).
-    p.add_argument("--cell-timeout", type=int, help="seconds one cell of student code may run (default 600)")
-    p.add_argument("--memory-mib", type=int, help="memory one kernel may use, in MiB (default 4096)")
+    p.add_argument("--cell-timeout", type=_positive_int, help="seconds one cell of student code may run (default 600)")
+    p.add_argument("--memory-mib", type=_positive_int, help="memory one kernel may use, in MiB (default 4096)")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser(

@@ -3,6 +3,8 @@ one seed's two numbers, and the results page generated from expected.toml."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tlcourse.__main__ import main
@@ -110,3 +112,63 @@ def test_results_page_in_the_repository_is_up_to_date():
         "RESULTS.md is out of date with tlcourse/experiments/expected.toml: run "
         "`python -m tlcourse expected --markdown > RESULTS.md`"
     )
+
+
+def test_a_corrupted_expected_file_is_named_with_its_line(tmp_path, monkeypatch):
+    broken = tmp_path / "expected.toml"
+    broken.write_text('[dann]\ncommand = "x\nseeds = [0, 1]\n')
+    monkeypatch.setattr(expected, "EXPECTED_FILE", broken)
+    with pytest.raises(ValueError, match=r"expected\.toml are not valid TOML \(.*line \d+.*\); restore it") as error:
+        load_expected()
+    assert str(broken) in str(error.value)
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n"])
+def test_an_empty_expected_file_is_an_error(tmp_path, monkeypatch, text):
+    empty = tmp_path / "expected.toml"
+    empty.write_text(text)
+    monkeypatch.setattr(expected, "EXPECTED_FILE", empty)
+    with pytest.raises(ValueError, match="are empty"):
+        load_expected()
+
+
+def test_the_expected_file_is_read_again_when_it_changes(tmp_path, monkeypatch):
+    path = tmp_path / "expected.toml"
+    path.write_text("[a.ranges]\nx = [0.0, 1.0]\n")
+    monkeypatch.setattr(expected, "EXPECTED_FILE", path)
+    assert expected_range("a", "x") == (0.0, 1.0)
+    path.write_text("[a.ranges]\nx = [0.25, 0.75]\n")
+    assert expected_range("a", "x") == (0.25, 0.75)
+
+
+def write_runs(folder, *runs):
+    paths = []
+    for i, run in enumerate(runs):
+        paths.append(folder / f"run-{i}.json")
+        paths[-1].write_text(run if isinstance(run, str) else json.dumps(run))
+    return paths
+
+
+GOOD = {"experiment": "dann", "seed": 0, "results": {"dann": 0.5}, "seconds": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("runs", "message"),
+    [
+        (['{"experiment": "dann",'], r"run-0.json is not JSON \(.*line 1"),
+        (["[1, 2]"], "run-0.json is not a `reproduce --json` output"),
+        ([{"experiment": "dann", "seed": 0}], "run-0.json is not a `reproduce --json` output"),
+        ([{**GOOD, "results": {"dann": "high"}}], "not a `reproduce --json` output"),
+        ([GOOD, {**GOOD, "experiment": "tta", "seed": 1}], r"runs of one experiment, got \['dann', 'tta'\]"),
+    ],
+)
+def test_read_runs_refuses_what_reproduce_did_not_write(tmp_path, runs, message):
+    with pytest.raises(ValueError, match=message) as error:
+        expected.read_runs(write_runs(tmp_path, *runs))
+    assert "\n" not in str(error.value)
+
+
+def test_read_runs_names_a_missing_file_and_reads_good_ones(tmp_path):
+    with pytest.raises(ValueError, match=r"no file .*missing.json"):
+        expected.read_runs([tmp_path / "missing.json"])
+    assert expected.read_runs(write_runs(tmp_path, GOOD, {**GOOD, "seed": 1}))[1]["seed"] == 1

@@ -1,6 +1,11 @@
-"""`tlcourse.experiments.results`: the printed tables."""
+"""`tlcourse.experiments.results`: the printed tables, and the JSON summary written safely."""
+
+import json
+
+import pytest
 
 from tlcourse.experiments import format_table
+from tlcourse.experiments.results import ExperimentResult
 
 
 def test_format_table_aligns_columns():
@@ -22,3 +27,14 @@ def test_format_table_gives_each_column_one_format():
     assert cells["oracle"] == ["43.3", "-"]  # float32 noise is not precision; blanks stay blank
     pad = format_table([("a", {"PAD": 1.768}), ("b", {"PAD": -0.224})]).splitlines()[2:]
     assert [line.split()[1] for line in pad] == ["1.768", "-0.224"]
+
+
+def test_save_refuses_a_folder_and_leaves_no_tmp(tmp_path):
+    result = ExperimentResult("dann", 3, {"dann": 0.5}, 1.0)
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(ValueError, match=r"--json .*runs is a folder.*runs/dann-3.json"):
+        result.save(tmp_path / "runs")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and not list((tmp_path / "runs").iterdir())
+    result.save(tmp_path / "new" / "dann-3.json")  # a missing folder is created
+    assert json.loads((tmp_path / "new" / "dann-3.json").read_text())["seed"] == 3
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["dann-3.json"]

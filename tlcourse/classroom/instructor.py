@@ -274,10 +274,30 @@ def submitted_students(api, chapter: str) -> list[str]:
     return sorted(p.parent.name for p in folder.glob(f"*/{chapter}") if p.is_dir()) if folder.exists() else []
 
 
+def check_students(api, chapters: list[str], students: list[str] | None) -> None:
+    """Raise a ValueError naming the unknown students and the known ones, when ``students`` names a student
+    with no submission in any of ``chapters`` (a typo would otherwise grade nobody and succeed)."""
+    if not students:
+        return
+    known = sorted({s for chapter in chapters for s in submitted_students(api, chapter)})
+    unknown = sorted(set(students) - set(known))
+    if unknown:
+        raise ValueError(
+            f"--students: no submission from {unknown} in {chapters}; the students who submitted are {known} "
+            "(check the names, or run `grade collect` first)."
+        )
+
+
 def autograde(api, chapters: list[str] | None = None, students: list[str] | None = None) -> list[GradeRow]:
-    """Autograde every submission of each chapter; one failure never stops the others."""
+    """Autograde every submission of each chapter; one failure never stops the others.
+
+    ``students`` (default: all who submitted) must each have submitted at least one of the chapters
+    (`check_students`): nothing is graded otherwise.
+    """
     rows = []
-    for chapter in _check_chapters(api, chapters):
+    chapters = _check_chapters(api, chapters)
+    check_students(api, chapters, students)
+    for chapter in chapters:
         todo = [s for s in submitted_students(api, chapter) if not students or s in students]
         for i, student in enumerate(todo, 1):
             print(f"[{chapter} {i}/{len(todo)}] autograding {student} ...", flush=True)
@@ -325,16 +345,19 @@ def export(api, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with Gradebook(api.coursedir.db_url) as gb, tmp.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", "chapter", "score", "max_score"])
-        for assignment in gb.assignments:
-            for student in gb.students:
-                try:
-                    sub = gb.find_submission(assignment.name, student.id)
-                    writer.writerow([student.id, assignment.name, sub.score, sub.max_score])
-                except MissingEntry:
-                    writer.writerow([student.id, assignment.name, 0.0, assignment.max_score])
-    tmp.replace(path)
+    try:
+        with Gradebook(api.coursedir.db_url) as gb, tmp.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["student", "chapter", "score", "max_score"])
+            for assignment in gb.assignments:
+                for student in gb.students:
+                    try:
+                        sub = gb.find_submission(assignment.name, student.id)
+                        writer.writerow([student.id, assignment.name, sub.score, sub.max_score])
+                    except MissingEntry:
+                        writer.writerow([student.id, assignment.name, 0.0, assignment.max_score])
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed export leaves no half-written file
     print(f"wrote {path}")
     return path

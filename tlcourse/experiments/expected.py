@@ -6,19 +6,43 @@ range can always be traced back to real runs and regenerated.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from functools import cache
 from pathlib import Path
 
+#: The expected file. Read through this name at each call, so that a test can point it elsewhere.
 EXPECTED_FILE = Path(__file__).with_name("expected.toml")
+RESTORE = "restore it with `git checkout tlcourse/experiments/expected.toml`"
+
+
+def load_expected() -> dict:
+    """The parsed expected file (`EXPECTED_FILE`): ``{experiment: {"command", "seeds", "ranges", ...}}``.
+
+    A missing, unreadable, corrupted or empty file is a ValueError that names the file (and the line).
+    """
+    path = Path(EXPECTED_FILE)
+    try:
+        stat = path.stat()
+    except OSError as error:
+        raise ValueError(f"cannot read the expected ranges {path}: {error.strerror}; {RESTORE}.") from None
+    return _parse_expected(path, stat.st_mtime_ns, stat.st_size)
 
 
 @cache
-def load_expected() -> dict:
-    """The parsed expected file: ``{experiment: {"command", "seeds", "measured", "ranges", ...}}``."""
-    with EXPECTED_FILE.open("rb") as f:
-        return tomllib.load(f)
+def _parse_expected(path: Path, mtime_ns: int, size: int) -> dict:
+    """`load_expected`'s parse, cached per file version (path, time and size)."""
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"the expected ranges {path} are not valid TOML ({error}); {RESTORE}.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read the expected ranges {path} ({error}); {RESTORE}.") from None
+    if not data:
+        raise ValueError(f"the expected ranges {path} are empty (no experiment section); {RESTORE}.")
+    return data
 
 
 def expected_ranges() -> dict[str, dict[str, list[float]]]:
@@ -174,6 +198,45 @@ def check_gain(
             f"The chapter claims that {method} beats {baseline}; if it does not, check the implementation."
         )
     return gain
+
+
+def read_runs(paths: list[str | os.PathLike[str]]) -> list[dict]:
+    """The `reproduce --json` outputs of one experiment, for ``expected --calibrate``, checked: each file
+    exists, holds JSON with ``experiment``, ``seed`` and numeric ``results``, and all name one experiment.
+    Anything else is a one-line ValueError naming the file."""
+    fix = "give the JSON files that `python -m tlcourse reproduce EXPERIMENT --seed S --json FILE` wrote"
+    runs = []
+    for path in map(Path, paths):
+        try:
+            run = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ValueError(f"--calibrate: no file {path}; {fix}.") from None
+        except IsADirectoryError:
+            raise ValueError(f"--calibrate: {path} is a folder; {fix}.") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"--calibrate: cannot read {path} ({error}); {fix}.") from None
+        except json.JSONDecodeError as error:
+            raise ValueError(f"--calibrate: {path} is not JSON ({error}); {fix}.") from None
+        results = run.get("results") if isinstance(run, dict) else None
+        if (
+            not isinstance(run, dict)
+            or not isinstance(run.get("experiment"), str)
+            or not isinstance(run.get("seed"), int)
+            or not isinstance(results, dict)
+            or not results
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in results.values())
+        ):
+            raise ValueError(
+                f"--calibrate: {path} is not a `reproduce --json` output "
+                "(it needs experiment, seed and numeric results); " + fix + "."
+            )
+        runs.append(run)
+    experiments = sorted({run["experiment"] for run in runs})
+    if len(experiments) != 1:
+        raise ValueError(
+            f"--calibrate takes the runs of one experiment, got {experiments}; give one experiment's files."
+        )
+    return runs
 
 
 def summarize_runs(runs: list[dict]) -> dict[str, dict[str, float]]:

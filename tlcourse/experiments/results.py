@@ -33,12 +33,19 @@ class ExperimentResult:
         return {"experiment": self.experiment, "seed": self.seed, "results": self.results, "seconds": self.seconds}
 
     def save(self, path: str | Path) -> None:
-        """Write the JSON summary, atomically: a reader never sees half a file."""
-        path = Path(path)
+        """Write the JSON summary, atomically: a reader never sees half a file, and a failed write leaves no
+        ``.tmp`` behind. A path that cannot be written (`check_writable_file`) is a ValueError."""
+        # Imported here: the data package imports torch, and the results and expected ranges load without it.
+        from tlcourse.library.data.store.writable import check_writable_file
+
+        path = check_writable_file(path, "--json", example=f"{self.experiment}-{self.seed}.json")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def format_table(self) -> str:
         """The chapter's table as aligned text (`format_table`); its rows already hold percentages."""
