@@ -240,6 +240,20 @@ def names_like_tests(modules: dict[str, Path]) -> list[str]:
     return found
 
 
+def unplaced_modules(modules: dict[str, Path]) -> list[str]:
+    """Modules that no rule would check: on no shelf, or in the library on no layer (a `utils.py`, say)."""
+    found = []
+    for module in sorted(modules):
+        parts = module.split(".")
+        if len(parts) < 2 or parts[1] == "__main__":
+            continue  # the package's __init__ and the command line
+        if shelf_rank(module) is None:
+            found.append(f"{module}: on no shelf; put it in {', '.join(SHELVES)} (docs/architecture.md)")
+        elif parts[1] == "library" and layer_rank(module) is None:
+            found.append(f"{module}: on no layer of the library; put it in {', '.join(LIBRARY_LAYERS)}")
+    return found
+
+
 def architecture_problems(root: Path) -> dict[str, list[str]]:
     """Every broken rule of the package in the folder ``root``, by rule; every list empty when it keeps them."""
     modules, edges = import_graph(root)
@@ -248,6 +262,7 @@ def architecture_problems(root: Path) -> dict[str, list[str]]:
         "upward imports": upward_imports(edges),
         "private names imported": private_imports(modules, edges),
         "names that look like tests": names_like_tests(modules),
+        "modules outside the shelves": unplaced_modules(modules),
     }
 
 
@@ -259,7 +274,14 @@ def report(problems: dict[str, list[str]]) -> str:
 
 
 @pytest.mark.parametrize(
-    "rule", ["import cycles", "upward imports", "private names imported", "names that look like tests"]
+    "rule",
+    [
+        "import cycles",
+        "upward imports",
+        "private names imported",
+        "names that look like tests",
+        "modules outside the shelves",
+    ],
 )
 def test_the_package_keeps_its_architecture(rule):
     problems = architecture_problems(PACKAGE_ROOT)[rule]
@@ -305,6 +327,15 @@ def test_a_clean_fake_package_passes(tmp_path):
         },
     )
     assert not any(architecture_problems(root).values()), report(architecture_problems(root))
+
+
+def test_a_module_outside_the_shelves_and_layers_is_reported(tmp_path):
+    root = fake_package(tmp_path, {"utils.py": "X = 1\n", "library/helpers.py": "Y = 2\n", "library/models.py": ""})
+    assert architecture_problems(root)["modules outside the shelves"] == [
+        "tlcourse.library.helpers: on no layer of the library; put it in "
+        "data, models, modules, methods, train, metrics, plots",
+        "tlcourse.utils: on no shelf; put it in library, experiments, classroom (docs/architecture.md)",
+    ]
 
 
 def test_a_cycle_is_reported_even_through_an_import_in_a_function(tmp_path):
