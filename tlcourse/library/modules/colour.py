@@ -49,7 +49,7 @@ def colour_and_shift(x: torch.Tensor, max_shift: int = 2, generator: torch.Gener
     Args:
         x: ``(N, C, H, W)`` images in [0, 1].
         generator: draws the shift ``(top, left)``, then the colours. None means torch's global
-            generator, seeded once per run by the experiment (`tlcourse.library.train.seed_everything`).
+            generator, which the caller seeds (the experiments reseed it at the start of every row).
 
     Returns:
         ``(N, 3, H, W)`` images in [0, 1].
