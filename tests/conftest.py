@@ -22,6 +22,7 @@ import struct
 import sys
 import tarfile
 import threading
+import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -72,8 +73,9 @@ def debian_fashion_mnist() -> Path:
 # ------------------------------------------------------------------------------- a local HTTP server
 class _Handler(http.server.SimpleHTTPRequestHandler):
     """Serves files from a folder; ``server.behaviour[name]`` plays a failure for that file:
-    ``"404"``, ``"cut"`` (headers promise the whole file, half is sent, the connection closes) or
-    ``"cut-once"`` (the same, for the first request only)."""
+    ``"404"``, ``"cut"`` (headers promise the whole file, half is sent, the connection closes),
+    ``"cut-once"`` (the same, for the first request only) or ``"stall"`` (half is sent, then nothing more
+    for up to a minute: a download caught mid-file)."""
 
     def log_message(self, *args) -> None:
         pass
@@ -84,6 +86,15 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         mode = self.server.behaviour.get(name)
         if mode == "404":
             self.send_error(404)
+            return
+        if mode == "stall":
+            data = (Path(self.directory) / name).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            time.sleep(60)
             return
         if mode in ("cut", "cut-once"):
             if mode == "cut-once":

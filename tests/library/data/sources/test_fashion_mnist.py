@@ -12,6 +12,7 @@ import struct
 import threading
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pooch
@@ -271,3 +272,50 @@ def test_pooch_is_what_downloads(served, tmp_path, monkeypatch):
     monkeypatch.setattr(pooch, "retrieve", lambda *a, **k: calls.append(k["known_hash"]) or real(*a, **k))
     fetch_fashion_mnist(tmp_path / "root", progress=False)
     assert calls == [f"sha256:{f.gz_sha256}" for f in served[2].values()]
+
+
+def test_fetch_replaces_a_truncated_copy_instead_of_calling_it_ready(served, tmp_path, capsys):
+    _, _, table, _ = served
+    root = tmp_path / "root"
+    folder = fetch_fashion_mnist(root, progress=False)
+    name = table["train-images"].filename
+    (folder / name).write_bytes((folder / name).read_bytes()[:100])  # cut short, as an interrupted copy is
+    assert not check_fashion_mnist(folder)[name]
+    assert fetch_fashion_mnist(root, progress=False) == folder
+    assert all(check_fashion_mnist(folder).values())
+    assert "damaged" in capsys.readouterr().err
+
+
+def test_a_truncated_copy_offline_is_named_not_called_ready(served, tmp_path):
+    _, _, table, _ = served
+    root = tmp_path / "root"
+    folder = fetch_fashion_mnist(root, progress=False)
+    name = table["t10k-labels"].filename
+    (folder / name).write_bytes(b"")
+    dead = f"http://127.0.0.1:{free_port()}/"
+    for key, f in table.items():
+        table[key] = replace(f, urls=(dead + f.filename,))
+    with pytest.raises(DataNotFoundError) as err:
+        fetch_fashion_mnist(root, progress=False)
+    assert "damaged" in str(err.value) and name in str(err.value) and "no network" in str(err.value)
+
+
+def test_an_unreadable_root_is_skipped_and_named(isolated_data_roots, debian_fashion_mnist, monkeypatch):
+    """A root we may not look into (a folder of another user, say) must not hide a good copy elsewhere."""
+    from tlcourse.library.data.store import roots
+
+    monkeypatch.setattr(roots, "SYSTEM_DATA_ROOT", debian_fashion_mnist.parent)
+    blocked = isolated_data_roots["env"]
+    real_is_file = Path.is_file
+
+    def is_file(self):
+        if self.is_relative_to(blocked):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_file(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    assert find_fashion_mnist() == debian_fashion_mnist  # the good copy further down is found
+    monkeypatch.setattr(roots, "SYSTEM_DATA_ROOT", isolated_data_roots["system"])
+    with pytest.raises(DataNotFoundError) as err:
+        find_fashion_mnist()
+    assert f"{blocked / 'fashion-mnist'}  (cannot be read: Permission denied" in str(err.value)

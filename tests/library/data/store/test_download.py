@@ -12,6 +12,10 @@ import gzip
 import hashlib
 import io
 import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -213,3 +217,36 @@ def test_descriptions_reject_nonsense():
     with pytest.raises(ValueError, match="at least one URL"):
         dl.published("x.bin", "sha256:00")
     assert dl.algorithm_name("sha1:abc") == "SHA-1" and dl.algorithm_name("abc") == "SHA-256"
+
+
+def test_sigterm_mid_download_leaves_nothing_behind(demo, server, tmp_path):
+    """A fetch killed politely (a closed terminal, `kill`, a CI timeout) cleans up as Ctrl-C does."""
+    server.behaviour["pack.tar.gz"] = "stall"  # the second file stops halfway: the first one is in staging
+    base = tmp_path / "root"
+    files = [(r.filename, r.sources[0].known_hash, r.sources[0].url) for r in demo]
+    script = (
+        "from pathlib import Path; from tlcourse.library.data.store import download as dl\n"
+        f"remotes = [dl.published(n, h, u) for n, h, u in {files!r}]\n"
+        f"dl.staged_fetch('demo', remotes, Path({str(base)!r}), progress=False, fetch_command='f', offline_hint='h')\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "NO_PROXY": "127.0.0.1"})
+    deadline = time.monotonic() + 60
+    while not any(base.glob(".demo-download-*/plain.bin")) or server.requests.count("pack.tar.gz") == 0:
+        assert proc.poll() is None and time.monotonic() < deadline, "the fetch never reached the stalled file"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert not base.exists()  # no staging folder, no partial file, not even the folder it created
+
+
+def test_a_fetch_killed_outright_is_cleaned_up_by_the_next(demo, tmp_path):
+    base = tmp_path / "root"
+    base.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftover = base / f".demo-download-{int(dead.stdout)}-abc123"  # its process has exited: SIGKILLed, say
+    leftover.mkdir()
+    (leftover / "plain.bin.part").write_bytes(b"half")
+    running = base / f".demo-download-{os.getpid()}-def456"  # a fetch still running in another thread
+    running.mkdir()
+    fetch(demo, base)
+    assert not leftover.exists() and running.exists()

@@ -14,6 +14,7 @@ import functools
 import gzip
 import os
 import struct
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch
 
 from ..domain import Domain
 from ..store.download import Remote, published, staged_fetch
-from ..store.roots import DataNotFoundError, data_roots, download_root
+from ..store.roots import ENV_VAR, DataNotFoundError, data_roots, download_root
 
 NAME = "fashion-mnist"
 FETCH_COMMAND = "python -m tlcourse data fetch fashion-mnist"
@@ -131,13 +132,15 @@ def _candidate_folders(root: Path | None) -> list[Path]:
     return [r / NAME for r in data_roots()]
 
 
-def _not_found_message(searched: list[Path], partial: dict[Path, int]) -> str:
+def _not_found_message(searched: list[Path], partial: dict[Path, int], unreadable: dict[Path, str]) -> str:
     lines = [
         f"Fashion-MNIST is not on this machine. Looked for its four files "
         f"({', '.join(f.filename for f in FILES.values())}) in:"
     ]
     for folder in searched:
         note = f"  (only {partial[folder]} of {len(FILES)} files there)" if folder in partial else ""
+        if folder in unreadable:
+            note = f"  (cannot be read: {unreadable[folder]}; fix its permissions, or point {ENV_VAR} elsewhere)"
         lines.append(f"  {folder}{note}")
     lines += [
         f"Fix: run   {FETCH_COMMAND}   (or `make data`) to download and check it.",
@@ -155,18 +158,23 @@ def find_fashion_mnist(root: Path | None = None) -> Path:
             of :func:`data_roots` is tried in order.
 
     Raises:
-        DataNotFoundError: no folder holds all four files; the message lists the folders searched and
-            the command that fetches the data.
+        DataNotFoundError: no folder holds all four files; the message lists the folders searched (and
+            any that could not be read, which are skipped) and the command that fetches the data.
     """
     searched = _candidate_folders(root)
     partial: dict[Path, int] = {}
+    unreadable: dict[Path, str] = {}
     for folder in searched:
-        present = sum(_file_in(folder, f) is not None for f in FILES.values())
+        try:
+            present = sum(_file_in(folder, f) is not None for f in FILES.values())
+        except OSError as err:  # a folder we may not look into: try the next one, and say so if none has it
+            unreadable[folder] = err.strerror or type(err).__name__
+            continue
         if present == len(FILES):
             return folder
         if present:
             partial[folder] = present
-    raise DataNotFoundError(_not_found_message(searched, partial))
+    raise DataNotFoundError(_not_found_message(searched, partial, unreadable))
 
 
 # --------------------------------------------------------------------------------------------- fetching
@@ -183,9 +191,11 @@ def _remote(file: IdxFile) -> Remote:
 def fetch_fashion_mnist(root: Path | None = None, progress: bool = True) -> Path:
     """Return the Fashion-MNIST folder, downloading the four files first if they are not found.
 
-    Files download into a hidden staging folder next to the target and move into
-    ``<root>/fashion-mnist/`` only after all four matched their published SHA-256; on any failure the
-    staging folder (and any folder this call created) is removed, so no partial file is ever left.
+    A copy that is found is first checked (`check_fashion_mnist`): a truncated or wrong one is not
+    returned but replaced by a download (into the download root, which is searched first). Files
+    download into a hidden staging folder next to the target and move into ``<root>/fashion-mnist/``
+    only after all four matched their published SHA-256; on any failure the staging folder (and any
+    folder this call created) is removed, so no partial file is ever left.
 
     Args:
         root: the data root to look in and download to; by default every root of :func:`data_roots` is
@@ -197,19 +207,33 @@ def fetch_fashion_mnist(root: Path | None = None, progress: bool = True) -> Path
         DataNotFoundError: the files could not be downloaded (no network); nothing was written.
         PermissionError: the root is not writable.
     """
+    damaged = ""
     try:
-        return find_fashion_mnist(root)
+        found = find_fashion_mnist(root)
     except DataNotFoundError:
         pass
+    else:
+        # Four files are not yet a dataset: a truncated or wrong copy must not be called ready.
+        bad = [name for name, ok in check_fashion_mnist(found).items() if not ok]
+        if not bad:
+            return found
+        damaged = f"The copy in {found} is damaged ({', '.join(bad)} failed the SHA-256 check of its contents). "
     base = Path(root).expanduser() if root is not None else download_root()
-    return staged_fetch(
-        NAME,
-        [_remote(f) for f in FILES.values()],
-        base,
-        progress=progress,
-        fetch_command=FETCH_COMMAND,
-        offline_hint=OFFLINE_HINT,
-    )
+    if damaged:
+        print(f"{damaged}Downloading a good copy into {base / NAME} ...", file=sys.stderr)
+    try:
+        return staged_fetch(
+            NAME,
+            [_remote(f) for f in FILES.values()],
+            base,
+            progress=progress,
+            fetch_command=FETCH_COMMAND,
+            offline_hint=OFFLINE_HINT,
+        )
+    except DataNotFoundError as err:
+        if not damaged:
+            raise
+        raise DataNotFoundError(f"{damaged}Delete it, then get a good copy.\n{err}") from err
 
 
 # --------------------------------------------------------------------------------------------- checking

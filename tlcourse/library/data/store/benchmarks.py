@@ -35,7 +35,7 @@ from pathlib import Path
 
 from .download import UNVERIFIED_SUMS_FILE, Remote, Source, check_files, published, staged_fetch
 from .image_folders import DOMAINS, find_domain_folder
-from .roots import DataNotFoundError, data_roots, download_root
+from .roots import ENV_VAR, DataNotFoundError, data_roots, download_root
 
 FETCH_SCRIPT = "python data_scripts/fetch.py"
 
@@ -343,12 +343,24 @@ def find_benchmark(name: str, root: Path | None = None) -> Path:
     """
     bench = get_benchmark(name)
     searched = _candidate_folders(name, root)
+    unreadable: dict[Path, str] = {}
     for folder in searched:
-        if _complete(bench, folder):
-            return folder
+        try:
+            if _complete(bench, folder):
+                return folder
+        except OSError as err:  # a folder we may not look into: try the next one, and say so if none has it
+            unreadable[folder] = err.strerror or type(err).__name__
     raise DataNotFoundError(
         f"{bench.title} is not on this machine. Looked for a complete copy in:\n"
-        + "\n".join(f"  {f}" for f in searched)
+        + "\n".join(
+            f"  {f}"
+            + (
+                f"  (cannot be read: {unreadable[f]}; fix its permissions, or point {ENV_VAR} elsewhere)"
+                if f in unreadable
+                else ""
+            )
+            for f in searched
+        )
         + (
             f"\nFix: run   {bench.fetch_command}   to download and check it."
             if bench.verified

@@ -5,7 +5,8 @@ the published sum, and only then gives it its real name; a failed or mismatched 
 On top of that, :func:`staged_fetch` downloads every file of a dataset into a hidden staging folder,
 unpacks archives there, and moves the result into ``<root>/<name>/`` only when all of it arrived and
 checked out. So a fetch either lands the whole dataset or leaves nothing behind (not even the folders it
-created).
+created): a SIGTERM (a closed terminal, ``kill``, a CI timeout) cleans up like Ctrl-C does, and the
+staging folder of a fetch killed outright (SIGKILL, a power cut) is removed by the next fetch.
 
 Downloads do not resume: pooch has no ranged requests, so an interrupted download is deleted and the
 next fetch starts that file again from its first byte. (A resumable download would need a partial file
@@ -23,10 +24,13 @@ import contextlib
 import gzip
 import os
 import shutil
+import signal
 import tarfile
 import tempfile
+import threading
+import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,6 +237,60 @@ def unpack(archive: Path, kind: str, into: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- fetch
+STALE_STAGING_SECONDS = 3600  # a staging folder without a live owner's pid, this old, is a leftover
+
+
+@contextlib.contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """Inside the block, SIGTERM raises SystemExit (exit status 143) instead of killing the process at
+    once, so ``finally`` blocks run and remove partial files. Only the main thread can set handlers;
+    elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_staging(base: Path, name: str) -> list[Path]:
+    """Remove the staging folders of earlier fetches of ``name`` in ``base`` that were killed outright.
+
+    A staging folder is named ``.<name>-download-<pid>-<random>``: it is stale when that process is gone
+    (or, for a name without a pid, when it is older than an hour). Returns the folders removed.
+    """
+    removed = []
+    for folder in base.glob(f".{name}-download-*"):
+        pid_text = folder.name.removeprefix(f".{name}-download-").split("-", 1)[0]
+        try:
+            stale = not _alive(int(pid_text))
+        except ValueError:
+            try:
+                stale = time.time() - folder.stat().st_mtime > STALE_STAGING_SECONDS
+            except OSError:
+                stale = False
+        if stale and folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def require_sums(name: str, remotes: Sequence[Remote], allow_unverified: bool, fetch_command: str) -> None:
     """Refuse, before anything is written, to fetch files that have no published sum at all.
 
@@ -263,8 +321,9 @@ def staged_fetch(
 
     Files land in a hidden staging folder in ``base`` first; archives are unpacked there. Only when all
     of them arrived with the right sums does their content move into ``base/name`` (a rename within one
-    file system). On any failure the staging folder, and every folder this call created, is removed.
-    Entries of an incomplete earlier copy with the same names are replaced.
+    file system). On any failure, SIGTERM included, the staging folder, and every folder this call created,
+    is removed; leftovers of an earlier fetch that was killed outright are removed first
+    (`remove_stale_staging`). Entries of an incomplete earlier copy with the same names are replaced.
 
     Returns:
         ``base/name``.
@@ -278,43 +337,45 @@ def staged_fetch(
     base = Path(base)
     target = base / name
     created = make_writable_folder(base, fetch_command)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-download-", dir=base))
-    done = False
-    try:
-        unverified: list[str] = []
-        for remote in remotes:
-            path = download_file(
-                remote,
-                staging,
-                progress=progress,
-                fetch_command=fetch_command,
-                offline_hint=offline_hint,
-                allow_unverified=allow_unverified,
-            )
-            if not any(s.known_hash and matches(path, s.known_hash) for s in remote.sources):
-                unverified.append(f"{sha256_file(path)}  {remote.filename}")
-            if remote.unpack:
-                unpack(path, remote.unpack, staging)
-        if unverified:
-            (staging / UNVERIFIED_SUMS_FILE).write_text(
-                "# Measured at download; no published sum existed to check them against.\n"
-                + "\n".join(unverified)
-                + "\n"
-            )
-        if not target.exists():
-            target.mkdir()
-            created.append(target)
-        for item in sorted(staging.iterdir()):
-            destination = target / item.name
-            if destination.is_dir() and not destination.is_symlink():
-                shutil.rmtree(destination)
-            os.replace(item, destination)  # atomic within one file system
-        done = True
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not done:
-            remove_empty(created)
-    return target
+    remove_stale_staging(base, name)
+    with terminate_cleanly():  # a SIGTERM runs the `finally` below too
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-download-{os.getpid()}-", dir=base))
+        done = False
+        try:
+            unverified: list[str] = []
+            for remote in remotes:
+                path = download_file(
+                    remote,
+                    staging,
+                    progress=progress,
+                    fetch_command=fetch_command,
+                    offline_hint=offline_hint,
+                    allow_unverified=allow_unverified,
+                )
+                if not any(s.known_hash and matches(path, s.known_hash) for s in remote.sources):
+                    unverified.append(f"{sha256_file(path)}  {remote.filename}")
+                if remote.unpack:
+                    unpack(path, remote.unpack, staging)
+            if unverified:
+                (staging / UNVERIFIED_SUMS_FILE).write_text(
+                    "# Measured at download; no published sum existed to check them against.\n"
+                    + "\n".join(unverified)
+                    + "\n"
+                )
+            if not target.exists():
+                target.mkdir()
+                created.append(target)
+            for item in sorted(staging.iterdir()):
+                destination = target / item.name
+                if destination.is_dir() and not destination.is_symlink():
+                    shutil.rmtree(destination)
+                os.replace(item, destination)  # atomic within one file system
+            done = True
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not done:
+                remove_empty(created)
+        return target
 
 
 def check_files(folder: Path, remotes: Sequence[Remote]) -> dict[str, bool | None]:
