@@ -48,6 +48,7 @@ def workdir(tmp_path, monkeypatch):
     (work / "tta-1.json").write_text(json.dumps({**run, "experiment": "test-time", "seed": 1}))
     (work / "corrupt.toml").write_text('[dann]\ncommand = "x\n')
     (work / "empty.toml").write_text("")
+    (work / "grades.csv").write_text("student,chapter,score\nalice,01,6\n")
     read_only = work / "readonly"
     read_only.mkdir()
     read_only.chmod(0o555)
@@ -108,6 +109,13 @@ CASES = [
     (["grade", "autograde", "--cell-timeout", "0"], ["--cell-timeout", "not positive"]),
     (["grade", "autograde", "--cell-timeout", "-1"], ["--cell-timeout", "not positive"]),
     (["course", "--timeout", "0"], ["--timeout", "not positive"]),
+    # 5. no result or grade overwritten without an explicit flag
+    (["reproduce", "domain-shift", "--json", "dann-0.json"], ["--json dann-0.json exists", "--force"]),
+    (["grade", "export", "grades.csv"], ["grades.csv exists", "--force"]),
+    (["grade", "export"], ["grades.csv exists", "--force"]),
+    (["grade", "release", "--force"], ["--force is for `grade collect` and `grade export`"]),
+    (["grade", "feedback", "--regrade"], ["--regrade is for `grade autograde`"]),
+    (["grade", "collect"], ["needs the folder of submissions"]),
     # commands beyond the items above
     (["reproduce", "no-such-chapter"], ["no-such-chapter", "domain-shift"]),
     (["data", "check"], ["needs a dataset name", "data list"]),

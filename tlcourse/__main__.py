@@ -43,6 +43,8 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     if args.json:  # before the run, which may take an hour: a bad path must not cost it
         check_writable_file(args.json, "--json", example=f"{args.experiment}-{args.seed}.json")
+        if args.json.exists() and not args.force:
+            raise ValueError(f"--json {args.json} exists: give another path, or --force to replace that result.")
 
     # Only experiments with several tasks take --task: the others keep their old call.
     options = {"task": args.task} if args.task is not None else {}
@@ -131,7 +133,15 @@ def _grade(args: argparse.Namespace) -> int:
     if args.action == "export":  # before nbgrader loads
         from tlcourse.library.data.store.writable import check_writable_file
 
-        check_writable_file(args.folder or "grades.csv", "grade export", example="grades.csv")
+        path = check_writable_file(args.folder or "grades.csv", "grade export", example="grades.csv")
+        if path.exists() and not args.force:
+            raise ValueError(f"grade export: {path} exists; give another path, or --force to replace it.")
+    if args.force and args.action not in ("collect", "export"):
+        raise ValueError(f"--force is for `grade collect` and `grade export`, not `grade {args.action}`.")
+    if args.regrade and args.action != "autograde":
+        raise ValueError(f"--regrade is for `grade autograde`, not `grade {args.action}`.")
+    if args.action == "collect" and not args.folder:
+        raise ValueError("`grade collect` needs the folder of submissions: grade collect FOLDER")
     from tlcourse.classroom import instructor
 
     if args.action == "autograde":
@@ -140,16 +150,14 @@ def _grade(args: argparse.Namespace) -> int:
     if args.action == "release":
         instructor.release(api, args.chapters)
     elif args.action == "collect":
-        if not args.folder:
-            raise ValueError("`grade collect` needs the folder of submissions: grade collect FOLDER")
-        instructor.collect(api, Path(args.folder))
+        instructor.collect(api, Path(args.folder), force=args.force)
     elif args.action == "autograde":
-        rows = instructor.autograde(api, args.chapters, args.students)
+        rows = instructor.autograde(api, args.chapters, args.students, regrade=args.regrade)
         return 1 if any(r.error for r in rows) else 0
     elif args.action == "feedback":
         instructor.feedback(api, args.chapters)
     elif args.action == "export":
-        instructor.export(api, Path(args.folder or "grades.csv"))
+        instructor.export(api, Path(args.folder or "grades.csv"), force=args.force)
     return 0
 
 
@@ -169,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(`data fetch` them first), paper-size budgets, the GPU when there is one "
         "(dann and fine-tuning)",
     )
-    p.add_argument("--json", type=Path, help="write {experiment, seed, results, seconds} here")
+    p.add_argument("--json", type=Path, help="write {experiment, seed, results, seconds} here (a new file)")
+    p.add_argument("--force", action="store_true", help="replace an existing --json file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_reproduce)
 
@@ -214,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     # Defaults live in tlcourse.classroom.instructor (not imported here: nbgrader is slow to import).
     p.add_argument("--cell-timeout", type=_positive_int, help="seconds one cell of student code may run (default 600)")
     p.add_argument("--memory-mib", type=_positive_int, help="memory one kernel may use, in MiB (default 4096)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="collect: replace submissions that differ from the inbox's; export: replace an existing CSV",
+    )
+    p.add_argument("--regrade", action="store_true", help="autograde: grade again submissions graded before")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser(

@@ -59,6 +59,9 @@ def submissions(source: nbformat.NotebookNode) -> dict[str, tuple[nbformat.Noteb
     deleted.cells = [c for c in deleted.cells if c.metadata["nbgrader"]["grade_id"] not in ("double", "test_double")]
     duplicated = copy.deepcopy(source)
     duplicated.cells.insert(3, copy.deepcopy(duplicated.cells[2]))
+    foreign = copy.deepcopy(source)
+    for cell in foreign.cells:
+        cell.metadata["nbgrader"]["grade_id"] = "ch3-" + cell.metadata["nbgrader"]["grade_id"]
     return {
         "good": (source, 5),
         "raises": (with_cell(source, 1, "def square(x):\n    raise ValueError('oops')"), 2),
@@ -72,7 +75,14 @@ def submissions(source: nbformat.NotebookNode) -> dict[str, tuple[nbformat.Noteb
         "deleted-cells": (deleted, 3),
         "duplicated-cell": (duplicated, 5),
         "renamed-function": (with_cell(source, 1, "def squared(x):\n    return x * x"), 2),
+        # Another chapter's cells pasted in: their nbgrader ids mean nothing here (it crashed the grading).
+        # The chapter's own cells are put back, as released, ahead of the student's: their tests fail.
+        "other-chapter": (foreign, 0),
     }
+
+
+# Students whose "notebook" is not one: reported by collect and autograde, graded by nobody, and never a 0.0.
+UNGRADABLE = {"empty": "", "not-json": "{this is not a notebook"}
 
 
 def grade(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -94,10 +104,14 @@ def graded(tmp_path_factory):
         expected[student] = score
     (inbox / "typo").mkdir()
     nbformat.write(source, inbox / "typo" / "toy-final.ipynb")  # a renamed notebook is reported, not graded
+    for student, text in UNGRADABLE.items():
+        (inbox / student).mkdir()
+        (inbox / student / "toy.ipynb").write_text(text)
     steps = {
         "release": grade(root, "release"),
         "collect": grade(root, "collect", str(inbox)),
         "autograde": grade(root, "autograde", "--cell-timeout", "5", "--memory-mib", "1024"),
+        "autograde-again": grade(root, "autograde", "--cell-timeout", "5"),
         "feedback": grade(root, "feedback"),
         "export": grade(root, "export", str(root / "grades.csv")),
     }
@@ -115,21 +129,35 @@ def test_release_and_collect(graded):
     released = (root / "release" / "00-toy" / "toy.ipynb").read_text()
     assert "BEGIN SOLUTION" not in released and "return x * x" not in released
     assert "skipped" in steps["collect"].stdout and "toy-final.ipynb" in steps["collect"].stdout
-    assert sorted(p.name for p in (root / "submitted").iterdir()) == sorted(expected)
+    assert "empty/toy.ipynb is empty: collected" in steps["collect"].stdout
+    assert sorted(p.name for p in (root / "submitted").iterdir()) == sorted([*expected, *UNGRADABLE])
 
 
 def test_each_hostile_submission_costs_only_its_own_points(graded):
     root, _, expected = graded
     with open(root / "grades.csv") as f:
-        scores = {row["student"]: float(row["score"]) for row in csv.DictReader(f)}
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    scores = {student: float(row["score"]) for student, row in rows.items() if row["status"] == "graded"}
     assert scores == {student: float(score) for student, score in expected.items()}
+    for student in UNGRADABLE:  # no score that could pass for a real zero, and the reason
+        assert rows[student]["score"] == "" and rows[student]["status"].startswith("ungradable: toy.ipynb is")
 
 
 def test_the_log_says_what_happened(graded):
     _, steps, _ = graded
     out = steps["autograde"].stdout
     assert "KernelDied" in out and "KernelUnresponsive" in out
-    assert "9 students, 9 submissions graded, 0 with grading errors" in out
+    assert "empty: not graded: toy.ipynb is empty" in out and "not-json: not graded: toy.ipynb is not a valid" in out
+    assert "12 students, 10 submissions graded, 2 not notebooks (not graded), 0 with grading errors" in out
+    assert "Please see the above traceback" not in out
+
+
+def test_a_second_autograde_keeps_every_grade(graded):
+    """Grades already given are not overwritten: an unchanged submission is not graded again."""
+    _, steps, expected = graded
+    out = steps["autograde-again"].stdout
+    assert "autograding" not in out
+    assert out.count("graded before, unchanged (--regrade grades it again)") == len(expected)
 
 
 def test_feedback_for_every_student(graded):

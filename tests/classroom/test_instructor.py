@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
 import pytest
 
 from tlcourse.classroom import instructor
@@ -13,7 +15,12 @@ class FakeApi:
     """Just enough of nbgrader's API for the checks: a course root with source/ and submitted/ folders."""
 
     def __init__(self, root):
-        self.coursedir = SimpleNamespace(root=str(root), source_directory="source", submitted_directory="submitted")
+        self.coursedir = SimpleNamespace(
+            root=str(root),
+            source_directory="source",
+            submitted_directory="submitted",
+            autograded_directory="autograded",
+        )
 
     def autograde(self, *args, **kwargs):
         raise AssertionError("grading started despite a bad --students")
@@ -42,3 +49,125 @@ def test_a_student_counts_as_known_only_in_the_chapters_graded(course_root):
     instructor.check_students(api, ["01-shift"], None)  # default: everyone who submitted
     with pytest.raises(ValueError, match=r"\['carol'\] in \['01-shift'\]"):
         instructor.check_students(api, ["01-shift"], ["alice", "carol"])
+
+
+# ------------------------------------------------------------------------------------------------ collect
+def _notebook(text: str = "") -> str:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(text)]
+    return nbformat.writes(nb)
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    return folder
+
+
+def _put(inbox: Path, relative: str, text: str) -> Path:
+    path = inbox / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _submitted(root: Path) -> list[str]:
+    folder = root / "submitted"
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*.ipynb")) if folder.exists() else []
+
+
+def test_both_layouts_with_different_copies_stop_the_collect(course_root, inbox, capsys):
+    _put(inbox, "alice/01-shift.ipynb", _notebook("good = 1"))
+    _put(inbox, "alice/01-shift/01-shift.ipynb", _notebook("other = 2"))
+    _put(inbox, "bob/01-shift.ipynb", _notebook("bob = 1"))
+    with pytest.raises(ValueError) as error:
+        instructor.collect(FakeApi(course_root), inbox)
+    message = str(error.value)
+    assert "nothing was collected" in message and "alice handed in 2 different copies of 01-shift.ipynb" in message
+    assert "keep the one to grade" in message
+    assert _submitted(course_root) == []  # bob's good notebook waits too: all or nothing
+
+
+def test_identical_copies_are_collected_once_and_counted_right(course_root, inbox, capsys):
+    same = _notebook("same = 1")
+    for layout in ("alice/01-shift.ipynb", "alice/01-shift/01-shift.ipynb", "bob/02-tune/02-tune.ipynb"):
+        _put(inbox, layout, same)
+    collected = instructor.collect(FakeApi(course_root), inbox)
+    assert collected == {"alice": ["01-shift"], "bob": ["02-tune"]}
+    out = capsys.readouterr().out
+    assert "collected once" in out and "collected 2 notebooks from 2 students" in out
+    assert _submitted(course_root) == ["alice/01-shift/01-shift.ipynb", "bob/02-tune/02-tune.ipynb"]
+
+
+@pytest.mark.parametrize("name", ["*", "br[ack]et", "a?b", ".hidden", "-rf"])
+def test_student_names_that_nbgrader_reads_as_patterns_are_refused(course_root, inbox, name):
+    _put(inbox, f"{name}/01-shift.ipynb", _notebook())
+    _put(inbox, "alice/01-shift.ipynb", _notebook())
+    with pytest.raises(ValueError, match=r"has characters nbgrader would read as a pattern.*rename the folder"):
+        instructor.collect(FakeApi(course_root), inbox)
+    assert _submitted(course_root) == []
+
+
+def test_symbolic_links_are_never_followed(course_root, inbox, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("instructor's key")
+    (inbox / "mallory").mkdir()
+    (inbox / "mallory" / "01-shift.ipynb").symlink_to(secret)
+    (inbox / "eve").mkdir()
+    (inbox / "eve" / "02-tune").symlink_to(tmp_path, target_is_directory=True)
+    (inbox / "trudy").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(ValueError) as error:
+        instructor.collect(FakeApi(course_root), inbox)
+    message = str(error.value)
+    for who in ("mallory/01-shift.ipynb", "eve/02-tune", "inbox/trudy"):
+        assert f"{who} is a symbolic link" in message
+    assert not (course_root / "submitted" / "mallory").exists() and not (course_root / "submitted" / "eve").exists()
+
+
+def test_a_notebook_under_another_chapters_folder_goes_to_its_own_chapter(course_root, inbox, capsys):
+    _put(inbox, "alice/01-shift/02-tune.ipynb", _notebook())
+    _put(inbox, "alice/01-shift/final-version.ipynb", _notebook())
+    assert instructor.collect(FakeApi(course_root), inbox) == {"alice": ["02-tune"]}
+    out = capsys.readouterr().out
+    assert "02-tune.ipynb is chapter 02-tune's notebook, filed under 01-shift; collected as 02-tune" in out
+    assert "skipped" in out and "final-version.ipynb" in out and "renamed?" in out
+
+
+def test_a_different_earlier_submission_is_replaced_only_with_force(course_root, inbox, capsys):
+    _put(inbox, "alice/01-shift.ipynb", _notebook("first = 1"))
+    instructor.collect(FakeApi(course_root), inbox)
+    kept = course_root / "submitted" / "alice" / "01-shift" / "01-shift.ipynb"
+    instructor.collect(FakeApi(course_root), inbox)  # the same again: nothing to replace
+    assert "1 unchanged" in capsys.readouterr().out
+    _put(inbox, "alice/01-shift.ipynb", _notebook("second = 2"))
+    with pytest.raises(ValueError, match=r"already holds a different submission.*--force"):
+        instructor.collect(FakeApi(course_root), inbox)
+    assert "first = 1" in kept.read_text()
+    instructor.collect(FakeApi(course_root), inbox, force=True)
+    assert "second = 2" in kept.read_text()
+
+
+def test_an_empty_or_broken_notebook_is_collected_with_a_note(course_root, inbox, capsys):
+    _put(inbox, "alice/01-shift.ipynb", "")
+    _put(inbox, "bob/01-shift.ipynb", "{not json")
+    instructor.collect(FakeApi(course_root), inbox)
+    out = capsys.readouterr().out
+    assert "alice/01-shift.ipynb is empty: collected; autograde will report it" in out
+    assert "bob/01-shift.ipynb is not a valid notebook" in out
+    assert _submitted(course_root) == ["alice/01-shift/01-shift.ipynb", "bob/01-shift/01-shift.ipynb"]
+
+
+def test_autograde_hands_an_unreadable_notebook_to_nobody(course_root, capsys):
+    """FakeApi.autograde fails the test if called: the empty notebook is reported, not graded."""
+    folder = course_root / "submitted" / "alice" / "01-shift"
+    (folder / "01-shift.ipynb").write_text("")
+    rows = instructor.autograde(FakeApi(course_root), ["01-shift"], ["alice"])
+    assert rows[0].note == "ungradable: 01-shift.ipynb is empty" and not rows[0].error
+    assert "1 not notebooks (not graded)" in capsys.readouterr().out
+
+
+def test_autograde_refuses_a_pattern_name_found_in_submitted(course_root):
+    (course_root / "submitted" / "*" / "01-shift").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"nothing was graded.*'\*' has characters nbgrader would read"):
+        instructor.autograde(FakeApi(course_root), ["01-shift"])

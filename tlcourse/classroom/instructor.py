@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import os
+import re
 import resource
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader import utils as nbgrader_utils
@@ -125,6 +129,16 @@ class RobustOverwriteCells(OverwriteCells):
                 del cell.metadata["nbgrader"]
         return super().preprocess(nb, resources)
 
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
+        # A cell whose grade_id the chapter does not know (pasted from another chapter's notebook, say):
+        # nbgrader deletes only its grade_id and keeps its solution / grade flags, which failed the whole
+        # submission later (KeyError: 'grade_id'). It is an ordinary cell of the student's: grade nothing in it.
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if "nbgrader" in cell.metadata and "grade_id" not in cell.metadata["nbgrader"]:
+            self.log.warning("A cell with nbgrader metadata of no cell of this chapter was graded as plain code")
+            del cell.metadata["nbgrader"]
+        return cell, resources
+
     def add_missing_grade_cells(self, nb: NotebookNode, resources: dict):
         source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
         grade_cells = {cell.name: cell for cell in source_nb.grade_cells}
@@ -134,7 +148,8 @@ class RobustOverwriteCells(OverwriteCells):
             return {
                 c["metadata"]["nbgrader"]["grade_id"]: i
                 for i, c in enumerate(nb.cells)
-                if nbgrader_utils.is_grade(c) or nbgrader_utils.is_solution(c)
+                if (nbgrader_utils.is_grade(c) or nbgrader_utils.is_solution(c))
+                and "grade_id" in c["metadata"]["nbgrader"]
             }
 
         insert_after = -1  # before the first cell
@@ -209,41 +224,180 @@ def release(api, chapters: list[str] | None = None) -> list[Path]:
     return written
 
 
-def collect(api, folder: Path) -> dict[str, list[str]]:
-    """Copy submissions into nbgrader's ``submitted/`` folder.
+# Student ids become folder names and nbgrader reads them as glob patterns: `*` or `br[ack]et` would
+# match other students. Letters, digits and . _ - @ + only, starting with a letter or digit.
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
 
-    Accepts ``FOLDER/<student>/<chapter>/<notebook>.ipynb`` (nbgrader's layout) and
-    ``FOLDER/<student>/<notebook>.ipynb`` (the chapter is found from the notebook's name). Files that
-    match no chapter notebook are reported and left out. Returns ``{student: [chapter, ...]}``.
+
+def check_student_id(name: str, where: str) -> str | None:
+    """None when ``name`` is a usable student id; else a one-line problem that says what to do."""
+    if STUDENT_ID.fullmatch(name):
+        return None
+    return (
+        f"{where}: the student name {name!r} has characters nbgrader would read as a pattern or a path "
+        "(use letters, digits and . _ - @ + only): rename the folder, then collect again"
+    )
+
+
+def notebook_problem(path: Path) -> str | None:
+    """None when ``path`` reads as a notebook; else what is wrong with it (empty, not JSON, not a notebook)."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    if not data.strip():
+        return "is empty"
+    try:
+        nbformat.reads(data.decode("utf-8"), as_version=4)
+    except UnicodeDecodeError:
+        return "is not text (not a notebook)"
+    except Exception as error:  # nbformat raises JSON, validation and version errors
+        return f"is not a valid notebook ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
+    return None
+
+
+@dataclass
+class CollectPlan:
+    """What `collect` will do: ``copies`` (inbox file -> submitted file), ``notes`` printed as they are,
+    and ``problems`` that stop it before anything is copied."""
+
+    copies: dict[Path, Path]
+    owners: dict[Path, str]
+    notes: list[str]
+    problems: list[str]
+
+
+def _inbox_notebooks(student_dir: Path, plan: CollectPlan) -> list[Path]:
+    """Every ``*.ipynb`` under ``student_dir`` (checkpoints skipped); symbolic links are problems, never followed."""
+    found = []
+    for current, subdirs, files in os.walk(student_dir):
+        here = Path(current)
+        for name in sorted(subdirs):
+            if (here / name).is_symlink():
+                plan.problems.append(
+                    f"{here / name} is a symbolic link: collect never follows links; put the files themselves there"
+                )
+        subdirs[:] = sorted(d for d in subdirs if d != ".ipynb_checkpoints" and not (here / d).is_symlink())
+        for name in sorted(files):
+            path = here / name
+            if not name.endswith(".ipynb"):
+                continue
+            if path.is_symlink() or not path.is_file():
+                plan.problems.append(
+                    f"{path} is a symbolic link or not a regular file: collect copies only notebooks themselves; "
+                    "replace it with the notebook"
+                )
+                continue
+            found.append(path)
+    return found
+
+
+def plan_collect(api, folder: Path, *, force: bool = False) -> CollectPlan:
+    """Work out `collect`'s copies and check them all, writing nothing.
+
+    Problems (each stops the whole collect): a student name nbgrader would read as a pattern, a symbolic
+    link, two different copies of one notebook from one student (both inbox layouts, say), and a
+    different submission already in ``submitted/`` unless ``force``. Notes: a notebook named after no
+    chapter (skipped), one filed under another chapter's folder (collected under its own chapter), one
+    that is not a readable notebook (collected; autograde reports it), and identical copies collected once.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"No submissions folder at {folder}.")
+        raise FileNotFoundError(
+            f"No submissions folder at {folder}: give the folder that holds one folder per student."
+        )
     root = Path(api.coursedir.root)
     by_name = {
         p.name: p.parent.name
         for ch in chapters_of(api)
         for p in (root / api.coursedir.source_directory / ch).glob("*.ipynb")
     }
-    collected: dict[str, list[str]] = {}
-    for student_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        student = student_dir.name
-        for nb in sorted(student_dir.rglob("*.ipynb")):
-            if ".ipynb_checkpoints" in nb.parts:
-                continue
-            chapter = (
-                nb.parent.name
-                if nb.parent != student_dir and nb.parent.name in by_name.values()
-                else by_name.get(nb.name)
+    plan = CollectPlan({}, {}, [], [])
+    sources: dict[Path, list[Path]] = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.is_symlink():
+            plan.problems.append(
+                f"{entry} is a symbolic link: collect never follows links; put the files themselves there"
             )
-            if chapter is None or by_name.get(nb.name) != chapter:
-                print(f"skipped {nb}: no chapter has a notebook named {nb.name!r} (renamed?)")
+            continue
+        if not entry.is_dir():
+            plan.notes.append(f"ignored {entry}: not a student's folder")
+            continue
+        student = entry.name
+        if problem := check_student_id(student, str(entry)):
+            plan.problems.append(problem)
+            continue
+        for nb in _inbox_notebooks(entry, plan):
+            chapter = by_name.get(nb.name)
+            if chapter is None:
+                plan.notes.append(
+                    f"skipped {nb}: no chapter has a notebook named {nb.name!r} (renamed? the chapters' notebooks "
+                    f"are {', '.join(sorted(by_name))})"
+                )
                 continue
+            if nb.parent != entry and nb.parent.name in by_name.values() and nb.parent.name != chapter:
+                plan.notes.append(
+                    f"{nb}: {nb.name} is chapter {chapter}'s notebook, filed under {nb.parent.name}; "
+                    f"collected as {chapter}"
+                )
             target = root / api.coursedir.submitted_directory / student / chapter / nb.name
+            sources.setdefault(target, []).append(nb)
+            plan.owners[target] = student
+    for target, found in sources.items():
+        contents = {p.read_bytes() for p in found}
+        if len(contents) > 1:
+            plan.problems.append(
+                f"{plan.owners[target]} handed in {len(found)} different copies of {target.name} "
+                f"({', '.join(str(p) for p in found)}): keep the one to grade, then collect again"
+            )
+            continue
+        if len(found) > 1:
+            plan.notes.append(f"{', '.join(str(p) for p in found)} are the same notebook: collected once")
+        source = found[0]
+        if problem := notebook_problem(source):
+            plan.notes.append(f"{source} {problem}: collected; autograde will report it and grade nothing")
+        if target.exists() and target.read_bytes() != source.read_bytes() and not force:
+            plan.problems.append(
+                f"{target} already holds a different submission than {source}: "
+                "`grade collect --force` replaces it (its old grade goes at the next autograde)"
+            )
+            continue
+        plan.copies[source] = target
+    return plan
+
+
+def collect(api, folder: Path, *, force: bool = False) -> dict[str, list[str]]:
+    """Copy submissions into nbgrader's ``submitted/`` folder, all or nothing.
+
+    Accepts ``FOLDER/<student>/<chapter>/<notebook>.ipynb`` (nbgrader's layout) and
+    ``FOLDER/<student>/<notebook>.ipynb`` (the chapter is found from the notebook's name). Everything is
+    checked first (`plan_collect`): any problem raises a ValueError listing them all, and nothing is
+    copied. Returns ``{student: [chapter, ...]}``.
+    """
+    plan = plan_collect(api, folder, force=force)
+    for note in plan.notes:
+        print(note)
+    if plan.problems:
+        raise ValueError(
+            f"grade collect: nothing was collected; fix these {len(plan.problems)} problem(s) first:\n  "
+            + "\n  ".join(plan.problems)
+        )
+    collected: dict[str, list[str]] = {}
+    unchanged = 0
+    for source, target in plan.copies.items():
+        if target.exists() and target.read_bytes() == source.read_bytes():
+            unchanged += 1
+        else:
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(nb, target)
-            collected.setdefault(student, []).append(chapter)
-    print(f"collected {sum(map(len, collected.values()))} notebooks from {len(collected)} students")
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.copyfile(source, tmp)
+            tmp.replace(target)
+        collected.setdefault(plan.owners[target], []).append(target.parent.name)
+    notebooks = sum(map(len, collected.values()))
+    print(
+        f"collected {notebooks} notebooks from {len(collected)} students"
+        + (f" ({unchanged} unchanged since the last collect)" if unchanged else "")
+    )
     return collected
 
 
@@ -254,7 +408,8 @@ class GradeRow:
     score: float
     max_score: float
     failed_cells: list[str]
-    error: str = ""
+    error: str = ""  # the grading itself failed (nbgrader): the command exits non-zero
+    note: str = ""  # the submission was not graded, by design: ungradable, or unchanged since its grade
 
 
 def _scores(api, chapter: str, student: str) -> GradeRow:
@@ -288,27 +443,75 @@ def check_students(api, chapters: list[str], students: list[str] | None) -> None
         )
 
 
-def autograde(api, chapters: list[str] | None = None, students: list[str] | None = None) -> list[GradeRow]:
+GRADED_STAMP = ".tlcourse-graded.sha256"  # in autograded/<student>/<chapter>/: the submission it graded
+
+
+def submission_digest(folder: Path) -> str:
+    """SHA-256 over a submission folder's notebooks (names and bytes): what a grade was given for."""
+    digest = hashlib.sha256()
+    for nb in sorted(folder.glob("*.ipynb")):
+        digest.update(nb.name.encode() + b"\0" + nb.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _submission_problems(api, chapter: str, student: str) -> list[str]:
+    folder = Path(api.coursedir.root) / api.coursedir.submitted_directory / student / chapter
+    return [f"{nb.name} {problem}" for nb in sorted(folder.glob("*.ipynb")) if (problem := notebook_problem(nb))]
+
+
+def autograde(
+    api, chapters: list[str] | None = None, students: list[str] | None = None, *, regrade: bool = False
+) -> list[GradeRow]:
     """Autograde every submission of each chapter; one failure never stops the others.
 
     ``students`` (default: all who submitted) must each have submitted at least one of the chapters
-    (`check_students`): nothing is graded otherwise.
+    (`check_students`): nothing is graded otherwise. A submission already graded, unchanged since, keeps
+    its grade (nbgrader would overwrite it, manual marks included) unless ``regrade``. A notebook that is
+    empty or not a notebook is not handed to nbgrader: its row says what is wrong with it.
     """
     rows = []
     chapters = _check_chapters(api, chapters)
     check_students(api, chapters, students)
+    root = Path(api.coursedir.root)
+    bad_names = [
+        problem
+        for chapter in chapters
+        for student in submitted_students(api, chapter)
+        if (problem := check_student_id(student, str(root / api.coursedir.submitted_directory / student)))
+    ]
+    if bad_names:
+        raise ValueError("grade autograde: nothing was graded; " + "; ".join(sorted(set(bad_names))))
     for chapter in chapters:
         todo = [s for s in submitted_students(api, chapter) if not students or s in students]
         for i, student in enumerate(todo, 1):
+            submitted = root / api.coursedir.submitted_directory / student / chapter
+            stamp = root / api.coursedir.autograded_directory / student / chapter / GRADED_STAMP
+            digest = submission_digest(submitted)
+            if problems := _submission_problems(api, chapter, student):
+                print(f"[{chapter} {i}/{len(todo)}] {student}: not graded: {'; '.join(problems)}", flush=True)
+                rows.append(GradeRow(student, chapter, 0.0, 0.0, [], note="ungradable: " + "; ".join(problems)))
+                continue
+            if not regrade and stamp.is_file() and stamp.read_text().strip() == digest:
+                print(f"[{chapter} {i}/{len(todo)}] {student}: graded before, unchanged (--regrade grades it again)")
+                row = _scores(api, chapter, student)
+                row.note = "unchanged since graded"
+                rows.append(row)
+                continue
             print(f"[{chapter} {i}/{len(todo)}] autograding {student} ...", flush=True)
+            started = time.perf_counter()
             result = api.autograde(chapter, student, force=True, create=True)
             for line in result.get("log", "").splitlines():
                 # What happened to the student's code (timeouts, dead kernels), for the instructor's log.
                 if any(word in line for word in ("KernelDied", "KernelUnresponsive", "Timeout", "ERROR")):
                     print(f"    {line.strip()}")
             row = _scores(api, chapter, student)
-            if not result["success"]:
+            if result["success"]:
+                stamp.write_text(digest + "\n")
+            else:
                 row.error = _fail("autograde", result)
+            print(
+                f"    {student}: {row.score:g}/{row.max_score:g} in {time.perf_counter() - started:.1f} s", flush=True
+            )
             rows.append(row)
     print(summary_table(rows))
     return rows
@@ -317,11 +520,14 @@ def autograde(api, chapters: list[str] | None = None, students: list[str] | None
 def summary_table(rows: list[GradeRow]) -> str:
     lines = [f"{'student':<20} {'chapter':<22} {'score':>11}  failed cells / errors", "-" * 80]
     for r in rows:
-        problems = ", ".join(r.failed_cells) + (f" [{r.error}]" if r.error else "")
+        problems = ", ".join(r.failed_cells) + "".join(f" [{text}]" for text in (r.error, r.note) if text)
         lines.append(f"{r.student:<20} {r.chapter:<22} {r.score:5.1f}/{r.max_score:<5.1f}  {problems or '-'}")
     failures = sum(bool(r.error) for r in rows)
+    ungradable = sum(r.note.startswith("ungradable") for r in rows)
     lines.append(
-        f"{len({r.student for r in rows})} students, {len(rows)} submissions graded, {failures} with grading errors"
+        f"{len({r.student for r in rows})} students, {len(rows) - ungradable} submissions graded, "
+        + (f"{ungradable} not notebooks (not graded), " if ungradable else "")
+        + f"{failures} with grading errors"
     )
     return "\n".join(lines)
 
@@ -338,24 +544,45 @@ def feedback(api, chapters: list[str] | None = None) -> list[Path]:
     return written
 
 
-def export(api, path: Path) -> Path:
-    """Grades to CSV: one row per student and chapter, from nbgrader's gradebook."""
+def export(api, path: Path, *, force: bool = False) -> Path:
+    """Grades to CSV: one row per student and chapter, from nbgrader's gradebook.
+
+    Columns ``student, chapter, score, max_score, status``. ``status`` is ``graded``; ``not submitted``
+    (score 0); ``not graded yet`` (collected, never autograded: score empty); or ``ungradable: ...``
+    (the submission is not a readable notebook: score empty, so it never passes for a real zero). An
+    existing file is replaced only with ``force``.
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
     path = Path(path)
+    if path.exists() and not force:
+        raise ValueError(f"grade export: {path} exists; give another path, or --force to replace it.")
+    root = Path(api.coursedir.root)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
         with Gradebook(api.coursedir.db_url) as gb, tmp.open("w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["student", "chapter", "score", "max_score"])
-            for assignment in gb.assignments:
-                for student in gb.students:
+            writer.writerow(["student", "chapter", "score", "max_score", "status"])
+            assignments = {a.name: a.max_score for a in gb.assignments}
+            for chapter in chapters_of(api):
+                assignments.setdefault(chapter, 0.0)
+            students = {s.id for s in gb.students}
+            students |= {s for chapter in assignments for s in submitted_students(api, chapter)}
+            for chapter, max_score in assignments.items():
+                for student in sorted(students):
                     try:
-                        sub = gb.find_submission(assignment.name, student.id)
-                        writer.writerow([student.id, assignment.name, sub.score, sub.max_score])
+                        sub = gb.find_submission(chapter, student)
+                        writer.writerow([student, chapter, sub.score, sub.max_score, "graded"])
+                        continue
                     except MissingEntry:
-                        writer.writerow([student.id, assignment.name, 0.0, assignment.max_score])
+                        pass
+                    if not (root / api.coursedir.submitted_directory / student / chapter).is_dir():
+                        writer.writerow([student, chapter, 0.0, max_score, "not submitted"])
+                    elif problems := _submission_problems(api, chapter, student):
+                        writer.writerow([student, chapter, "", max_score, "ungradable: " + "; ".join(problems)])
+                    else:
+                        writer.writerow([student, chapter, "", max_score, "not graded yet"])
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)  # a failed export leaves no half-written file
