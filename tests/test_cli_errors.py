@@ -117,6 +117,10 @@ CASES = [
     (["grade", "feedback", "--regrade"], ["--regrade is for `grade autograde`"]),
     (["grade", "collect"], ["needs the folder of submissions"]),
     # commands beyond the items above
+    (["benchmark", "--chapters", "nope", "--no-experiments"], ["Unknown chapters ['nope']", "01-x"]),
+    (["course", "--chapters", "nope"], ["Unknown chapters ['nope']", "01-x"]),
+    (["grade", "feedback", "--root", "adir"], ["No course at adir", "--root"]),
+    (["grade", "autograde", "--root", "missing"], ["No course at missing", "--root"]),
     (["reproduce", "no-such-chapter"], ["no-such-chapter", "domain-shift"]),
     (["data", "check"], ["needs a dataset name", "data list"]),
     (["grade", "nonsense"], ["invalid choice", "autograde"]),

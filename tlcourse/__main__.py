@@ -107,10 +107,11 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _course(args: argparse.Namespace) -> int:
-    from tlcourse.classroom.course import run_course
+    from tlcourse.classroom.course import chapter_notebooks, run_course
     from tlcourse.library.data.store.writable import check_writable_folder
 
     check_writable_folder(args.output, "--output")
+    chapter_notebooks(Path(args.notebooks), args.chapters)  # a typo in --chapters fails here, before any run
     return run_course(Path(args.notebooks), Path(args.output), chapters=args.chapters, timeout=args.timeout)
 
 
@@ -144,6 +145,7 @@ def _grade(args: argparse.Namespace) -> int:
         raise ValueError("`grade collect` needs the folder of submissions: grade collect FOLDER")
     from tlcourse.classroom import instructor
 
+    instructor.check_course_root(args.root)
     if args.action == "autograde":
         instructor.limit_memory(args.memory_mib or instructor.DEFAULT_MEMORY_MIB)
     api = instructor.nbgrader_api(args.root, cell_timeout=args.cell_timeout or instructor.DEFAULT_CELL_TIMEOUT)

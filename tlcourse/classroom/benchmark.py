@@ -169,13 +169,14 @@ def run_benchmark(
     from tlcourse.classroom.course import chapter_notebooks
     from tlcourse.experiments import experiment_names
 
-    output.mkdir(parents=True, exist_ok=True)
+    # Every argument is checked before the output folder is made: a typo leaves nothing behind.
     items = [("notebook", str(p)) for p in chapter_notebooks(notebooks, chapters)] if run_notebooks else []
     if experiments:
         items += [("experiment", name) for name in experiment_names(include_long=False)]
     if test_command is not None:
         check_repository(test_command)
         items.append(("test-command", str(test_command)))
+    output.mkdir(parents=True, exist_ok=True)
     measurements = []
     for kind, target in items:
         print(f"{kind} {target} ...", flush=True)

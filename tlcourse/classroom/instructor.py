@@ -176,11 +176,23 @@ def limit_memory(mib: int) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
 
 
+def check_course_root(root: Path | None) -> Path:
+    """The course folder (default: the repository); a one-line error when it has no ``notebooks/`` of chapters."""
+    folder = Path(root) if root is not None else REPO_CONFIG.parent
+    if not (folder / "notebooks").is_dir():
+        raise FileNotFoundError(
+            f"No course at {folder}: it has no notebooks/ folder of chapters; "
+            "give --root the course folder (the one that holds notebooks/)."
+        )
+    return folder
+
+
 def nbgrader_api(root: Path | None = None, *, cell_timeout: int | None = None):
     """nbgrader's API with the repository's configuration, for a course at ``root`` (default: the repository)."""
     from nbgrader.apps import NbGraderAPI
     from traitlets.config.loader import PyFileConfigLoader
 
+    check_course_root(root)
     config = PyFileConfigLoader(REPO_CONFIG.name, path=str(REPO_CONFIG.parent)).load_config()
     if root is not None:
         config.CourseDirectory.root = str(Path(root).resolve())
