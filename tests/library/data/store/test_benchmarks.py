@@ -133,3 +133,14 @@ def test_an_unreadable_root_is_skipped_and_named(serve, isolated_data_roots, mon
     with pytest.raises(DataNotFoundError) as err:
         find_benchmark("svhn")
     assert f"{blocked / 'svhn'}  (cannot be read: Permission denied" in str(err.value)
+
+
+def test_fetch_replaces_a_damaged_download_instead_of_calling_it_ready(serve, isolated_data_roots, capsys):
+    server = serve("usps")["server"]
+    folder = fetch_benchmark("usps", progress=False)
+    archive = next(f for f in folder.iterdir() if f.name.endswith(".bz2"))
+    archive.write_bytes(archive.read_bytes()[:50])  # cut short
+    requests = len(server.requests)
+    assert fetch_benchmark("usps", progress=False) == folder
+    assert len(server.requests) > requests and "damaged" in capsys.readouterr().err
+    assert all(ok is not False for ok in check_benchmark("usps", folder).values())

@@ -30,6 +30,7 @@ The loaders that turn these files into :class:`~tlcourse.library.data.domain.Dom
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -394,9 +395,19 @@ def fetch_benchmark(name: str, root: Path | None = None, progress: bool = True, 
     """
     bench = get_benchmark(name)
     try:
-        return find_benchmark(name, root)
+        found = find_benchmark(name, root)
     except DataNotFoundError:
         pass
+    else:
+        # A kept download that fails its published sum is damaged (cut short, say): not "ready".
+        damaged = [f for f, ok in check_files(found, bench.files).items() if ok is False and (found / f).exists()]
+        if not damaged:
+            return found
+        print(
+            f"The copy of {bench.title} in {found} is damaged ({', '.join(damaged)} failed its checksum): "
+            "downloading a good copy ...",
+            file=sys.stderr,
+        )
     base = Path(root).expanduser() if root is not None else download_root()
     command = bench.fetch_command if bench.verified else f"{FETCH_SCRIPT} {name}"
     folder = staged_fetch(
