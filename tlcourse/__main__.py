@@ -112,7 +112,9 @@ def _course(args: argparse.Namespace) -> int:
 
     check_writable_folder(args.output, "--output")
     chapter_notebooks(Path(args.notebooks), args.chapters)  # a typo in --chapters fails here, before any run
-    return run_course(Path(args.notebooks), Path(args.output), chapters=args.chapters, timeout=args.timeout)
+    return run_course(
+        Path(args.notebooks), Path(args.output), chapters=args.chapters, timeout=args.timeout, jobs=args.jobs
+    )
 
 
 def _benchmark(args: argparse.Namespace) -> int:
@@ -214,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="executed", help="where executed notebooks go (default: ./executed)")
     p.add_argument("--chapters", nargs="*", help="chapter folder names (default: all)")
     p.add_argument("--timeout", type=_positive_int, default=900, help="seconds a single cell may run")
+    p.add_argument("--jobs", type=_positive_int, help="notebooks run at once (default: 2 on two or more cores, else 1)")
     p.set_defaults(func=_course)
 
     p = sub.add_parser("grade", help="instructors: release, collect, autograde, feedback, export (nbgrader)")
