@@ -129,6 +129,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         chapters=args.chapters,
         test_command=Path(args.repository) if args.test_command else None,
         run_notebooks=not args.no_notebooks,
+        course=not args.no_course,
     )
 
 
@@ -244,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chapters", nargs="*", help="chapter folder names (default: all)")
     p.add_argument("--no-experiments", action="store_true", help="no reproduce experiments")
     p.add_argument("--no-notebooks", action="store_true", help="no notebooks")
+    p.add_argument(
+        "--no-course", action="store_true", help="not the whole course (run quiet, then beside a busy process)"
+    )
     p.add_argument(
         "--test-command",
         action="store_true",

@@ -16,11 +16,15 @@ def test_benchmark_measures_time_and_memory(tiny_course, capsys):
     output = tiny_course / "bench"
     assert run_benchmark(tiny_course / "notebooks", output, experiments=False) == 0
     report = json.loads((output / "benchmark.json").read_text())
-    (m,) = report["measurements"]
+    m, course, loaded = report["measurements"]
     assert m["kind"] == "notebook" and m["name"] == "00-tiny" and m["ok"]
     assert 0 < m["seconds"] < 120 and 10 < m["peak_mib"] < 4096
     assert report["course_seconds"] == pytest.approx(m["seconds"])
-    assert "whole course" in capsys.readouterr().out
+    # The whole course, as `python -m tlcourse course` runs it, then with a busy process beside it.
+    assert (course["kind"], course["name"], course["ok"]) == ("course", "whole course", True)
+    assert loaded["kind"] == "course-under-load" and "busy process" in loaded["name"] and loaded["ok"]
+    assert (output / "course" / "00-tiny" / "tiny.ipynb").exists()
+    assert "one after the other" in capsys.readouterr().out
 
 
 def test_benchmark_runs_every_experiment_but_the_long_ones(tmp_path, monkeypatch, capsys):
@@ -37,11 +41,13 @@ def test_benchmark_runs_every_experiment_but_the_long_ones(tmp_path, monkeypatch
 
 
 def test_budget_rules():
-    assert Measurement("notebook", "a", 200, 100, True).over_budget() == ["200 s > 180 s"]
+    assert Measurement("notebook", "a", 91, 100, True).over_budget() == ["91 s > 90 s"]
     assert Measurement("experiment", "b", 900, 5000, True).over_budget() == ["5000 MiB > 4096 MiB"]
     assert Measurement("notebook", "c", 60, 900, True).over_budget() == []
-    assert Measurement("test-command", "d", 1501, 9000, True).over_budget() == ["1501 s > 1500 s"]
-    assert Measurement("test-command", "e", 1400, 9000, True).over_budget() == []
+    assert Measurement("course", "w", 241, 900, True).over_budget() == ["241 s > 240 s"]
+    assert Measurement("course-under-load", "w", 400, 900, True).over_budget() == []  # reported, no budget
+    assert Measurement("test-command", "d", 721, 9000, True).over_budget() == ["721 s > 720 s"]
+    assert Measurement("test-command", "e", 700, 9000, True).over_budget() == []
 
 
 def repository_with_ci(path, script):

@@ -4,9 +4,11 @@
 long ones, such as ``dann-long``, half an hour or more) in a fresh process, records its wall time and the
 peak resident memory of that process and of its children (a notebook's kernel is a child), prints a table
 and writes a JSON file. The budgets are what the course promises on a learner's modest machine (a 2-core
-CPU, no GPU, no network): each notebook at most 3 minutes, each notebook and experiment at most 4 GiB of
-memory, the whole course at most 12 minutes, and the whole test command, installs included, at most 25
-minutes. The command fails when a measurement is over its budget.
+CPU, no GPU, no network): each notebook at most 90 s, each notebook and experiment at most 4 GiB of
+memory, the whole course (``python -m tlcourse course``, notebooks side by side) at most 4 minutes, and
+the whole test command, installs included, at most 12 minutes. The command fails when a measurement is
+over its budget. The course is measured twice: on the machine as it is, and with a second busy process
+beside it (a learner's laptop is not quiet); the budget applies to the first, the second is reported.
 
 ``--test-command`` also measures that last one as CI runs it: ``.ci/run`` (the README's test command) in a
 fresh clone of the repository's committed ``HEAD``, in a temporary folder, with a new virtual environment.
@@ -29,15 +31,15 @@ from pathlib import Path
 
 import torch
 
-NOTEBOOK_SECONDS = 180
-COURSE_SECONDS = 12 * 60
-TEST_COMMAND_SECONDS = 25 * 60
+NOTEBOOK_SECONDS = 90
+COURSE_SECONDS = 4 * 60
+TEST_COMMAND_SECONDS = 12 * 60
 PEAK_MEMORY_MIB = 4096
 
 
 @dataclass
 class Measurement:
-    kind: str  # "notebook", "experiment" or "test-command"
+    kind: str  # "notebook", "experiment", "course", "course-under-load" or "test-command"
     name: str
     seconds: float
     peak_mib: float
@@ -48,6 +50,8 @@ class Measurement:
         over = []
         if self.kind == "notebook" and self.seconds > NOTEBOOK_SECONDS:
             over.append(f"{self.seconds:.0f} s > {NOTEBOOK_SECONDS} s")
+        if self.kind == "course" and self.seconds > COURSE_SECONDS:
+            over.append(f"{self.seconds:.0f} s > {COURSE_SECONDS} s")
         if self.kind == "test-command" and self.seconds > TEST_COMMAND_SECONDS:
             over.append(f"{self.seconds:.0f} s > {TEST_COMMAND_SECONDS} s")
         if self.kind != "test-command" and self.peak_mib > PEAK_MEMORY_MIB:  # a budget per notebook and experiment
@@ -89,6 +93,18 @@ def _one(kind: str, target: str, output: Path) -> dict:
             execute_notebook(path, output / "notebooks" / name / path.name)
         except Exception as exc:  # any failure is reported, not raised: the benchmark goes on
             error = f"{type(exc).__name__}: {str(exc)[:500]}"
+    elif kind in ("course", "course-under-load"):
+        from tlcourse.classroom.course import run_course
+
+        name = "whole course" + (", a busy process beside it" if kind == "course-under-load" else "")
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if kind == "course-under-load" else None
+        try:
+            if run_course(Path(target), output / kind):
+                error = f"a notebook failed; see {output / kind}"
+        finally:
+            if busy is not None:
+                busy.kill()
+                busy.wait()
     elif kind == "test-command":
         name = "fresh clone: .ci/run"
         log = output / "test-command.log"
@@ -161,6 +177,7 @@ def run_benchmark(
     chapters: list[str] | None = None,
     test_command: Path | None = None,
     run_notebooks: bool = True,
+    course: bool = True,
 ) -> int:
     """Measure every notebook (and experiment), print the table, write ``output/benchmark.json``.
 
@@ -171,6 +188,8 @@ def run_benchmark(
 
     # Every argument is checked before the output folder is made: a typo leaves nothing behind.
     items = [("notebook", str(p)) for p in chapter_notebooks(notebooks, chapters)] if run_notebooks else []
+    if run_notebooks and course and not chapters:
+        items += [("course", str(notebooks)), ("course-under-load", str(notebooks))]
     if experiments:
         items += [("experiment", name) for name in experiment_names(include_long=False)]
     if test_command is not None:
@@ -185,7 +204,7 @@ def run_benchmark(
         status = "ok" if m.ok else f"FAILED: {m.error.splitlines()[-1] if m.error else '?'}"
         print(f"  {m.seconds:6.1f} s  {m.peak_mib:7.0f} MiB  {status}", flush=True)
 
-    course_seconds = sum(m.seconds for m in measurements if m.kind == "notebook")
+    course_seconds = sum(m.seconds for m in measurements if m.kind == "notebook")  # one after the other
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -212,12 +231,7 @@ def run_benchmark(
         problems += bool(over)
         print(f"{m.kind + ' ' + m.name:<42} {m.seconds:8.1f} {m.peak_mib:9.0f}  {'; '.join(over) or 'ok'}")
     if run_notebooks:
-        course_over = course_seconds > COURSE_SECONDS
-        problems += course_over
-        print(
-            f"{'whole course (notebooks)':<42} {course_seconds:8.1f} {'':>9}  "
-            f"{f'{course_seconds:.0f} s > {COURSE_SECONDS} s' if course_over else 'ok'}"
-        )
+        print(f"{'the notebooks one after the other (sum)':<42} {course_seconds:8.1f}")
     print(f"\nwrote {output / 'benchmark.json'}")
     return 1 if problems else 0
 
