@@ -22,7 +22,7 @@ c.Exchange.root = str(root / "exchange")
 from nbgrader.converters.autograde import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute, OverwriteCells  # noqa: E402
 
-from tlcourse.classroom.instructor import ResilientExecute, RobustOverwriteCells  # noqa: E402
+from tlcourse.classroom.instructor import HideHiddenTests, ResilientExecute, RobustOverwriteCells  # noqa: E402
 
 c.Autograde.autograde_preprocessors = [
     ResilientExecute if p is Execute else p for p in Autograde.class_traits()["autograde_preprocessors"].default()
@@ -32,3 +32,8 @@ c.Autograde.sanitize_preprocessors = [
     RobustOverwriteCells if p is OverwriteCells else p
     for p in Autograde.class_traits()["sanitize_preprocessors"].default()
 ]
+# Feedback shows the visible tests, and of the hidden ones only pass or fail with the message: never their code.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

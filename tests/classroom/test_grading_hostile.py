@@ -18,6 +18,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
+SECRET = "HIDDEN-TEST-CODE"  # in a hidden test: never in a student version or in feedback
 SOLUTION = {"grade": False, "solution": True, "locked": False, "schema_version": 3, "task": False}
 TEST = {"grade": True, "solution": False, "locked": True, "schema_version": 3, "task": False}
 
@@ -33,7 +34,11 @@ def toy_notebook() -> nbformat.NotebookNode:
             "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
             metadata={"nbgrader": {**SOLUTION, "grade_id": "square"}},
         ),
-        cell("assert square(3) == 9", metadata={"nbgrader": {**TEST, "grade_id": "test_square", "points": 2}}),
+        cell(
+            "assert square(3) == 9\n### BEGIN HIDDEN TESTS\n"
+            f"assert square(-4) == 16, 'square of a negative number'  # {SECRET}\n### END HIDDEN TESTS",
+            metadata={"nbgrader": {**TEST, "grade_id": "test_square", "points": 2}},
+        ),
         cell(
             "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
             metadata={"nbgrader": {**SOLUTION, "grade_id": "double"}},
@@ -75,6 +80,7 @@ def submissions(source: nbformat.NotebookNode) -> dict[str, tuple[nbformat.Noteb
         "deleted-cells": (deleted, 3),
         "duplicated-cell": (duplicated, 5),
         "renamed-function": (with_cell(source, 1, "def squared(x):\n    return x * x"), 2),
+        "fails-hidden-test": (with_cell(source, 1, "def square(x):\n    return abs(x) * x"), 3),
         # Another chapter's cells pasted in: their nbgrader ids mean nothing here (it crashed the grading).
         # The chapter's own cells are put back, as released, ahead of the student's: their tests fail.
         "other-chapter": (foreign, 0),
@@ -148,7 +154,7 @@ def test_the_log_says_what_happened(graded):
     out = steps["autograde"].stdout
     assert "KernelDied" in out and "KernelUnresponsive" in out
     assert "empty: not graded: toy.ipynb is empty" in out and "not-json: not graded: toy.ipynb is not a valid" in out
-    assert "12 students, 10 submissions graded, 2 not notebooks (not graded), 0 with grading errors" in out
+    assert "13 students, 11 submissions graded, 2 not notebooks (not graded), 0 with grading errors" in out
     assert "Please see the above traceback" not in out
 
 
@@ -165,3 +171,16 @@ def test_feedback_for_every_student(graded):
     for student in expected:
         html = root / "feedback" / student / "00-toy" / "toy.html"
         assert html.exists(), f"no feedback for {student}"
+
+
+def test_hidden_tests_never_reach_a_student(graded):
+    """Released notebooks and feedback hold no hidden test code; feedback says that one failed, and why."""
+    root, _, expected = graded
+    assert SECRET not in (root / "release" / "00-toy" / "toy.ipynb").read_text()
+    for student in expected:
+        html = (root / "feedback" / student / "00-toy" / "toy.html").read_text()
+        assert SECRET not in html and "square(-4)" not in html, f"{student}'s feedback shows the hidden test"
+        assert "hidden tests ran here" in html
+    html = (root / "feedback" / "fails-hidden-test" / "00-toy" / "toy.html").read_text()
+    assert "A test of this cell failed. AssertionError: square of a negative number" in html
+    assert SECRET in (root / "autograded" / "fails-hidden-test" / "00-toy" / "toy.ipynb").read_text()

@@ -28,7 +28,7 @@ import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader import utils as nbgrader_utils
-from nbgrader.preprocessors import Execute, OverwriteCells
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "nbgrader_config.py"
 DEFAULT_CELL_TIMEOUT = 600
@@ -165,6 +165,43 @@ class RobustOverwriteCells(OverwriteCells):
                 nb.cells.insert(insert_after + 1, cell)
                 insert_after += 1
         return nb, resources
+
+
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+HIDDEN_NOTE = "# (hidden tests ran here; their code is not shown)"
+
+
+def without_hidden_tests(source: str) -> str:
+    """``source`` with each ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` region replaced by a note."""
+    lines, hidden = [], False
+    for line in source.splitlines():
+        if line.strip() == HIDDEN_BEGIN:
+            hidden = True
+            lines.append(line[: len(line) - len(line.lstrip())] + HIDDEN_NOTE)
+        elif line.strip() == HIDDEN_END:
+            hidden = False
+        elif not hidden:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+class HideHiddenTests(NbGraderPreprocessor):  # nbgrader's base: enabled by default, as nbconvert's is not
+    """For feedback: the visible tests as they are, and of the hidden tests only whether they passed.
+
+    A test cell's hidden region is replaced by a note, and its error output loses the traceback (whose
+    frames quote the hidden code): what is left is the exception's name and message, e.g. "AssertionError:
+    mmd2_unbiased returned 0.31, expected 0.12". Applied to a copy: the graded notebook is not changed.
+    """
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
+        if cell.cell_type != "code" or HIDDEN_BEGIN not in cell.source:
+            return cell, resources
+        cell.source = without_hidden_tests(cell.source)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                message = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".rstrip(": ")
+                output["traceback"] = [f"A test of this cell failed. {message}"]
+        return cell, resources
 
 
 def limit_memory(mib: int) -> None:
