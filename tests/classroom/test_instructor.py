@@ -100,7 +100,12 @@ def test_identical_copies_are_collected_once_and_counted_right(course_root, inbo
     assert _submitted(course_root) == ["alice/01-shift/01-shift.ipynb", "bob/02-tune/02-tune.ipynb"]
 
 
-@pytest.mark.parametrize("name", ["*", "br[ack]et", "a?b", ".hidden", "-rf"])
+def test_ordinary_names_in_any_script_are_student_ids():
+    for name in ("alice", "s1234567", "jean-luc.picard", "josé", "李雷", "a_b@uni.edu"):
+        assert instructor.check_student_id(name, "inbox") is None, name
+
+
+@pytest.mark.parametrize("name", ["*", "br[ack]et", "a?b", ".hidden", "-rf", "_x", "a b", "a\\b", "{a,b}"])
 def test_student_names_that_nbgrader_reads_as_patterns_are_refused(course_root, inbox, name):
     _put(inbox, f"{name}/01-shift.ipynb", _notebook())
     _put(inbox, "alice/01-shift.ipynb", _notebook())

@@ -274,8 +274,8 @@ def release(api, chapters: list[str] | None = None) -> list[Path]:
 
 
 # Student ids become folder names and nbgrader reads them as glob patterns: `*` or `br[ack]et` would
-# match other students. Letters, digits and . _ - @ + only, starting with a letter or digit.
-STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
+# match other students. Letters (any script), digits and . _ - @ + only, starting with a letter or digit.
+STUDENT_ID = re.compile(r"[^\W_][\w.@+-]*")
 
 
 def check_student_id(name: str, where: str) -> str | None:
