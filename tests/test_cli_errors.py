@@ -116,6 +116,14 @@ CASES = [
     (["grade", "release", "--force"], ["--force is for `grade collect` and `grade export`"]),
     (["grade", "feedback", "--regrade"], ["--regrade is for `grade autograde`"]),
     (["grade", "collect"], ["needs the folder of submissions"]),
+    # found by a hostile probe
+    (["grade", "autograde", "--students"], ["--students", "at least one name"]),
+    (["grade", "feedback", "--students", "nobody"], ["--students is for `grade autograde`"]),
+    (["grade", "feedback", "--cell-timeout", "5"], ["--cell-timeout and --memory-mib are for `grade autograde`"]),
+    (["grade", "export", ""], ["an empty path"]),
+    (["grade", "release", "somewhere"], ["`grade release` takes no folder or file"]),
+    (["grade", "export", "x" * 300 + ".csv"], ["grade export", "bytes long", "another path"]),
+    (["reproduce", "domain-shift", "--json", "y" * 300 + ".json"], ["--json", "bytes long"]),
     # commands beyond the items above
     (["benchmark", "--chapters", "nope", "--no-experiments"], ["Unknown chapters ['nope']", "01-x"]),
     (["course", "--chapters", "nope"], ["Unknown chapters ['nope']", "01-x"]),
@@ -156,3 +164,15 @@ def test_bad_arguments_give_one_clear_error_and_leave_nothing(workdir, monkeypat
         assert fragment in error_lines[0], f"{fragment!r} not in {error_lines[0]!r}"
     assert _files(workdir) == before, "files were left behind"
     assert not list(workdir.rglob("*.tmp"))
+
+
+def test_ctrl_c_is_one_line_and_exit_130(workdir, monkeypatch, capsys):
+    from tlcourse.experiments import registry
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(registry.EXPERIMENTS, "domain-shift", interrupted)
+    assert main(["reproduce", "domain-shift"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("error:") == 1 and "interrupted" in err

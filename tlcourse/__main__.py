@@ -134,12 +134,22 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    if args.action == "export":  # before nbgrader loads
+    if args.action == "export" and args.folder != "":  # before nbgrader loads
         from tlcourse.library.data.store.writable import check_writable_file
 
         path = check_writable_file(args.folder or "grades.csv", "grade export", example="grades.csv")
         if path.exists() and not args.force:
             raise ValueError(f"grade export: {path} exists; give another path, or --force to replace it.")
+    if args.students is not None and (args.action != "autograde" or not args.students):
+        raise ValueError("--students is for `grade autograde` and needs at least one name: --students alice bob")
+    if args.action != "autograde" and (args.cell_timeout or args.memory_mib):
+        raise ValueError(f"--cell-timeout and --memory-mib are for `grade autograde`, not `grade {args.action}`.")
+    if args.folder == "" or (args.folder and args.action not in ("collect", "export")):
+        raise ValueError(
+            f"`grade {args.action}` takes no folder or file"
+            if args.folder
+            else "an empty path: give the folder (collect) or the CSV file (export)"
+        )
     if args.force and args.action not in ("collect", "export"):
         raise ValueError(f"--force is for `grade collect` and `grade export`, not `grade {args.action}`.")
     if args.regrade and args.action != "autograde":
@@ -260,13 +270,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tlcourse.classroom.errors import GradingError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, PermissionError) as error:
+    except (ValueError, FileNotFoundError, PermissionError, GradingError) as error:
         # Errors of ours carry the fix in their message: show it without a traceback.
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C); what was finished is kept, the step under way was not", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

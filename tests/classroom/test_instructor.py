@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +21,8 @@ class FakeApi:
             source_directory="source",
             submitted_directory="submitted",
             autograded_directory="autograded",
+            release_directory="release",
+            feedback_directory="feedback",
         )
 
     def autograde(self, *args, **kwargs):
@@ -176,3 +179,95 @@ def test_autograde_refuses_a_pattern_name_found_in_submitted(course_root):
     (course_root / "submitted" / "*" / "01-shift").mkdir(parents=True)
     with pytest.raises(ValueError, match=r"nothing was graded.*'\*' has characters nbgrader would read"):
         instructor.autograde(FakeApi(course_root), ["01-shift"])
+
+
+# ------------------------------------------------------------------- what a hostile probe found (round 2)
+def test_an_inbox_that_holds_the_course_or_is_one_of_its_folders_is_refused(course_root):
+    for inbox in (course_root, course_root / "submitted", course_root / "source"):
+        inbox.mkdir(exist_ok=True)
+        with pytest.raises(ValueError, match="holds the course itself"):
+            instructor.collect(FakeApi(course_root), inbox)
+
+
+def test_tool_folders_are_skipped_and_decomposed_names_are_letters(course_root, inbox, capsys):
+    import unicodedata
+
+    for tool in ("__MACOSX", ".git"):
+        _put(inbox, f"{tool}/01-shift.ipynb", _notebook())
+    decomposed = unicodedata.normalize("NFD", "josé")
+    _put(inbox, f"{decomposed}/01-shift.ipynb", _notebook())
+    _put(inbox, "नमस्ते/01-shift.ipynb", _notebook())
+    assert sorted(instructor.collect(FakeApi(course_root), inbox)) == sorted([decomposed, "नमस्ते"])
+    assert "a folder that tools add (__MACOSX)" in capsys.readouterr().out
+
+
+def test_a_file_in_the_way_in_submitted_stops_the_collect_before_any_copy(course_root, inbox):
+    _put(inbox, "alice/01-shift.ipynb", _notebook())
+    _put(inbox, "zoe/01-shift.ipynb", _notebook())
+    (course_root / "submitted" / "zoe").write_text("not a folder")
+    with pytest.raises(ValueError, match=r"submitted/zoe is a file where collect needs a folder"):
+        instructor.collect(FakeApi(course_root), inbox)
+    assert _submitted(course_root) == []
+
+
+def test_a_huge_file_is_not_read_as_a_notebook(tmp_path):
+    huge = tmp_path / "huge.ipynb"
+    with huge.open("wb") as f:
+        f.truncate(instructor.MAX_NOTEBOOK_BYTES + 1)  # sparse: no disk used
+    assert "too large for a notebook" in instructor.notebook_problem(huge)
+    assert len(instructor.file_digest(huge)) == 64
+
+
+def test_export_never_writes_over_the_course_even_with_force(course_root, tmp_path):
+    api = FakeApi(course_root)
+    (course_root / "gradebook.db").write_text("grades")
+    for target in (course_root / "gradebook.db", course_root / "source" / "01-shift" / "01-shift.ipynb"):
+        with pytest.raises(ValueError, match="the course's own file or folder"):
+            instructor.check_export_path(api, target, force=True)
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(ValueError, match="not a regular file"):
+        instructor.check_export_path(api, tmp_path / "fifo", force=True)
+    (tmp_path / "old.csv").write_text("x")
+    with pytest.raises(ValueError, match="--force"):
+        instructor.check_export_path(api, tmp_path / "old.csv", force=False)
+    instructor.check_export_path(api, tmp_path / "old.csv", force=True)
+
+
+def test_a_grade_counts_only_for_the_submission_it_was_given_to(course_root):
+    """No stamp (grading failed or was cut short) or a stamp of another submission: no score exported."""
+    api = FakeApi(course_root)
+    folder = course_root / "submitted" / "alice" / "01-shift"
+    (folder / "01-shift.ipynb").write_text(_notebook("first = 1"))
+    assert instructor.grade_status(api, "01-shift", "alice", in_gradebook=False) == "not graded yet"
+    assert instructor.grade_status(api, "01-shift", "alice", True).startswith("grading failed or was interrupted")
+    stamp = course_root / "autograded" / "alice" / "01-shift" / instructor.GRADED_STAMP
+    stamp.parent.mkdir(parents=True)
+    stamp.write_text(instructor.submission_digest(folder))
+    assert instructor.grade_status(api, "01-shift", "alice", True) == "graded"
+    (folder / "01-shift.ipynb").write_text(_notebook("second = 2"))  # collected again with --force
+    assert instructor.grade_status(api, "01-shift", "alice", True).startswith("stale: resubmitted")
+    (folder / "01-shift.ipynb").write_text("")
+    assert instructor.grade_status(api, "01-shift", "alice", True) == "ungradable: 01-shift.ipynb is empty"
+    assert instructor.grade_status(api, "01-shift", "nobody", False) == "not submitted"
+
+
+def test_feedback_cuts_hidden_code_out_of_every_output():
+    """A student's cell can print the hidden tests (IPython keeps every cell's source in `In`); nbgrader's
+    marker rule is any line that contains BEGIN / END HIDDEN TESTS."""
+    hidden = "assert square(-4) == 16  # SECRET"
+    nb = nbformat.v4.new_notebook()
+    test = nbformat.v4.new_code_cell(
+        f"assert square(3) == 9\n#### BEGIN HIDDEN TESTS (edge cases)\n{hidden}\n## END HIDDEN TESTS"
+    )
+    test.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="negative", traceback=[hidden])]
+    leak = nbformat.v4.new_code_cell("print(In[-2])")
+    leak.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=f"LEAK {hidden}\n"),
+        nbformat.v4.new_output("display_data", data={"text/markdown": f"**{hidden}**", "text/plain": hidden}),
+        nbformat.v4.new_output("error", ename="ValueError", evalue=f"{hidden}", traceback=[f"x {hidden}"]),
+    ]
+    nb.cells = [test, leak]
+    scrubbed, _ = instructor.HideHiddenTests().preprocess(nb, {})
+    text = nbformat.writes(scrubbed)
+    assert "SECRET" not in text and "square(-4)" not in text and "HIDDEN TESTS (edge" not in text
+    assert "A test of this cell failed. AssertionError: negative" in text and "LEAK [hidden test code]" in text

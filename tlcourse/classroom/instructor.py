@@ -16,11 +16,12 @@ import copy
 import csv
 import hashlib
 import os
-import re
 import resource
 import shutil
 import sys
+import tempfile
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,10 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader import utils as nbgrader_utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
+
+from tlcourse.classroom.errors import GradingError
+from tlcourse.library.data.store.download import terminate_cleanly
+from tlcourse.library.data.store.writable import check_writable_folder
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "nbgrader_config.py"
 DEFAULT_CELL_TIMEOUT = 600
@@ -167,22 +172,31 @@ class RobustOverwriteCells(OverwriteCells):
         return nb, resources
 
 
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+# nbgrader's own rule (ClearHiddenTests): a line that contains these words opens or closes a hidden region.
+HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 HIDDEN_NOTE = "# (hidden tests ran here; their code is not shown)"
+HIDDEN_TEXT = "[hidden test code]"
+
+
+def hidden_regions(source: str) -> tuple[str, list[str]]:
+    """``source`` with each hidden region replaced by a note, and the lines that were in the regions."""
+    shown, hidden, inside = [], [], False
+    for line in source.splitlines():
+        if HIDDEN_BEGIN in line:
+            inside = True
+            shown.append(line[: len(line) - len(line.lstrip())] + HIDDEN_NOTE)
+        elif HIDDEN_END in line:
+            inside = False
+        elif inside:
+            hidden.append(line)
+        else:
+            shown.append(line)
+    return "\n".join(shown), hidden
 
 
 def without_hidden_tests(source: str) -> str:
     """``source`` with each ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` region replaced by a note."""
-    lines, hidden = [], False
-    for line in source.splitlines():
-        if line.strip() == HIDDEN_BEGIN:
-            hidden = True
-            lines.append(line[: len(line) - len(line.lstrip())] + HIDDEN_NOTE)
-        elif line.strip() == HIDDEN_END:
-            hidden = False
-        elif not hidden:
-            lines.append(line)
-    return "\n".join(lines)
+    return hidden_regions(source)[0]
 
 
 class HideHiddenTests(NbGraderPreprocessor):  # nbgrader's base: enabled by default, as nbconvert's is not
@@ -190,17 +204,56 @@ class HideHiddenTests(NbGraderPreprocessor):  # nbgrader's base: enabled by defa
 
     A test cell's hidden region is replaced by a note, and its error output loses the traceback (whose
     frames quote the hidden code): what is left is the exception's name and message, e.g. "AssertionError:
-    mmd2_unbiased returned 0.31, expected 0.12". Applied to a copy: the graded notebook is not changed.
+    mmd2_unbiased returned 0.31, expected 0.12". Student code can print the hidden code too (IPython keeps
+    every cell's source in ``In``), so every line of it is also cut out of every output of every cell
+    (printed text, displays, results, error messages). Applied to a copy: the graded notebook is not changed.
+    A submission that encodes what it reads (base64, say) still gets it out: that needs the sandbox of the
+    grading-integrity issue, where hidden tests do not run in the student's process at all.
     """
 
+    def preprocess(self, nb: NotebookNode, resources: dict):
+        self._hidden = sorted(
+            {
+                line.strip()
+                for cell in nb.cells
+                if cell.cell_type == "code"
+                for line in hidden_regions(cell.source)[1]
+                if len(line.strip()) > 3
+            },
+            key=len,
+            reverse=True,  # longest first, so that a line is never half replaced by a shorter one
+        )
+        return super().preprocess(nb, resources)
+
+    def _scrub(self, text: str) -> str:
+        for line in self._hidden:
+            text = text.replace(line, HIDDEN_TEXT)
+        for marker in (HIDDEN_BEGIN, HIDDEN_END):
+            text = text.replace(marker, HIDDEN_TEXT)
+        return text
+
+    def _scrub_value(self, value):
+        if isinstance(value, str):
+            return self._scrub(value)
+        if isinstance(value, list):
+            return [self._scrub_value(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._scrub_value(v) for k, v in value.items()}
+        return value
+
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
-        if cell.cell_type != "code" or HIDDEN_BEGIN not in cell.source:
+        if cell.cell_type != "code":
             return cell, resources
-        cell.source = without_hidden_tests(cell.source)
+        tested = HIDDEN_BEGIN in cell.source
+        if tested:
+            cell.source = without_hidden_tests(cell.source)
         for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
+            if tested and output.get("output_type") == "error":
                 message = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".rstrip(": ")
                 output["traceback"] = [f"A test of this cell failed. {message}"]
+            for key in ("text", "data", "evalue", "traceback"):
+                if key in output:
+                    output[key] = self._scrub_value(output[key])
         return cell, resources
 
 
@@ -261,36 +314,65 @@ def _fail(what: str, result: dict) -> str:
 
 
 def release(api, chapters: list[str] | None = None) -> list[Path]:
-    """Write the student version of each chapter into ``release/<chapter>/``."""
+    """Write the student version of each chapter into ``release/<chapter>/``.
+
+    nbgrader deletes the old release before it writes the new one: if it fails, the old one is put back.
+    """
     written = []
     for chapter in _check_chapters(api, chapters):
-        result = api.generate_assignment(chapter, force=True)
-        if not result["success"]:
-            raise RuntimeError(_fail(f"generate_assignment {chapter}", result))
         folder = Path(api.coursedir.root) / api.coursedir.release_directory / chapter
+        backup = folder.with_name(f".{chapter}.before-release")
+        shutil.rmtree(backup, ignore_errors=True)
+        if folder.is_dir():
+            shutil.copytree(folder, backup)
+        try:
+            result = api.generate_assignment(chapter, force=True)
+            if not result["success"]:
+                if backup.is_dir():
+                    shutil.rmtree(folder, ignore_errors=True)
+                    backup.replace(folder)
+                raise GradingError(
+                    _fail(f"grade release {chapter}", result)
+                    + " (the previous release is kept; a solution region without its END marker, or a graded "
+                    "cell removed after students submitted, are common causes)"
+                )
+        finally:
+            shutil.rmtree(backup, ignore_errors=True)
         written += sorted(folder.glob("*.ipynb"))
         print(f"released {chapter}: {', '.join(p.name for p in folder.glob('*.ipynb'))} -> {folder}")
     return written
 
 
 # Student ids become folder names and nbgrader reads them as glob patterns: `*` or `br[ack]et` would
-# match other students. Letters (any script), digits and . _ - @ + only, starting with a letter or digit.
-STUDENT_ID = re.compile(r"[^\W_][\w.@+-]*")
+# match other students. Letters and marks of any script, digits and . _ - @ + only, starting with a
+# letter or digit (checked on the NFC form: macOS writes `josé` decomposed).
+STUDENT_PUNCTUATION = frozenset("._@+-")
+# Folders that archivers and tools add to an inbox: skipped with a note, never taken for students.
+NOT_STUDENTS = ("__MACOSX", ".git", ".ipynb_checkpoints", ".DS_Store")
 
 
 def check_student_id(name: str, where: str) -> str | None:
     """None when ``name`` is a usable student id; else a one-line problem that says what to do."""
-    if STUDENT_ID.fullmatch(name):
+    nfc = unicodedata.normalize("NFC", name)
+    first_ok = bool(nfc) and unicodedata.category(nfc[0])[0] in "LN"
+    if first_ok and all(unicodedata.category(c)[0] in "LMN" or c in STUDENT_PUNCTUATION for c in nfc):
         return None
     return (
         f"{where}: the student name {name!r} has characters nbgrader would read as a pattern or a path "
-        "(use letters, digits and . _ - @ + only): rename the folder, then collect again"
+        "(use letters, digits and . _ - @ + only, starting with a letter or digit): rename the folder, "
+        "then collect again"
     )
+
+
+MAX_NOTEBOOK_BYTES = 100 * 1024 * 1024  # the course's notebooks are a few MB with outputs
 
 
 def notebook_problem(path: Path) -> str | None:
     """None when ``path`` reads as a notebook; else what is wrong with it (empty, not JSON, not a notebook)."""
     try:
+        size = path.stat().st_size
+        if size > MAX_NOTEBOOK_BYTES:
+            return f"is {size / 2**20:.0f} MiB, too large for a notebook (at most {MAX_NOTEBOOK_BYTES // 2**20} MiB)"
         data = path.read_bytes()
     except OSError as error:
         return f"cannot be read ({error.strerror or error})"
@@ -356,6 +438,13 @@ def plan_collect(api, folder: Path, *, force: bool = False) -> CollectPlan:
             f"No submissions folder at {folder}: give the folder that holds one folder per student."
         )
     root = Path(api.coursedir.root)
+    inbox, course = folder.resolve(), root.resolve()
+    managed = [course / d for d in course_folders(api)]
+    if course.is_relative_to(inbox) or any(inbox.is_relative_to(m) for m in managed):
+        raise ValueError(
+            f"grade collect {folder}: that folder holds the course itself (or is one of its own folders); "
+            "give the inbox: a folder outside the course with one folder per student."
+        )
     by_name = {
         p.name: p.parent.name
         for ch in chapters_of(api)
@@ -371,6 +460,9 @@ def plan_collect(api, folder: Path, *, force: bool = False) -> CollectPlan:
             continue
         if not entry.is_dir():
             plan.notes.append(f"ignored {entry}: not a student's folder")
+            continue
+        if entry.name in NOT_STUDENTS:
+            plan.notes.append(f"ignored {entry}: a folder that tools add ({entry.name}), not a student's")
             continue
         student = entry.name
         if problem := check_student_id(student, str(entry)):
@@ -392,8 +484,9 @@ def plan_collect(api, folder: Path, *, force: bool = False) -> CollectPlan:
             target = root / api.coursedir.submitted_directory / student / chapter / nb.name
             sources.setdefault(target, []).append(nb)
             plan.owners[target] = student
+    submitted = root / api.coursedir.submitted_directory
     for target, found in sources.items():
-        contents = {p.read_bytes() for p in found}
+        contents = {file_digest(p) for p in found}
         if len(contents) > 1:
             plan.problems.append(
                 f"{plan.owners[target]} handed in {len(found)} different copies of {target.name} "
@@ -405,14 +498,33 @@ def plan_collect(api, folder: Path, *, force: bool = False) -> CollectPlan:
         source = found[0]
         if problem := notebook_problem(source):
             plan.notes.append(f"{source} {problem}: collected; autograde will report it and grade nothing")
-        if target.exists() and target.read_bytes() != source.read_bytes() and not force:
+        blocker = next((p for p in (target, *target.parents) if p.is_relative_to(submitted) and p.exists()), None)
+        if blocker is not None and blocker != target and not blocker.is_dir():
+            plan.problems.append(f"{blocker} is a file where collect needs a folder: move it away, then collect again")
+            continue
+        if target.exists() and (target.is_symlink() or not target.is_file()):
+            plan.problems.append(f"{target} is not a regular file: move it away, then collect again")
+            continue
+        if target.exists() and file_digest(target) != contents.pop() and not force:
             plan.problems.append(
                 f"{target} already holds a different submission than {source}: "
                 "`grade collect --force` replaces it (its old grade goes at the next autograde)"
             )
             continue
         plan.copies[source] = target
+    if plan.copies:
+        try:
+            check_writable_folder(submitted, "grade collect")
+        except ValueError as error:
+            plan.problems.append(str(error))
     return plan
+
+
+def course_folders(api) -> list[str]:
+    """The course's own folders (and gradebook): never an inbox, never an export's target."""
+    d = api.coursedir
+    folders = [d.source_directory, d.release_directory, d.submitted_directory, d.autograded_directory]
+    return [*folders, d.feedback_directory, "gradebook.db"]
 
 
 def collect(api, folder: Path, *, force: bool = False) -> dict[str, list[str]]:
@@ -421,7 +533,8 @@ def collect(api, folder: Path, *, force: bool = False) -> dict[str, list[str]]:
     Accepts ``FOLDER/<student>/<chapter>/<notebook>.ipynb`` (nbgrader's layout) and
     ``FOLDER/<student>/<notebook>.ipynb`` (the chapter is found from the notebook's name). Everything is
     checked first (`plan_collect`): any problem raises a ValueError listing them all, and nothing is
-    copied. Returns ``{student: [chapter, ...]}``.
+    copied. Each notebook is copied whole or not at all; a collect cut short (SIGTERM, Ctrl-C) is finished
+    by running it again (what was copied counts as unchanged). Returns ``{student: [chapter, ...]}``.
     """
     plan = plan_collect(api, folder, force=force)
     for note in plan.notes:
@@ -433,15 +546,20 @@ def collect(api, folder: Path, *, force: bool = False) -> dict[str, list[str]]:
         )
     collected: dict[str, list[str]] = {}
     unchanged = 0
-    for source, target in plan.copies.items():
-        if target.exists() and target.read_bytes() == source.read_bytes():
-            unchanged += 1
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            shutil.copyfile(source, tmp)
-            tmp.replace(target)
-        collected.setdefault(plan.owners[target], []).append(target.parent.name)
+    with terminate_cleanly():  # SIGTERM or Ctrl-C: the notebook being copied is not left half-written
+        for source, target in plan.copies.items():
+            if target.exists() and file_digest(target) == file_digest(source):
+                unchanged += 1
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tlcourse-collect-", suffix=".part")
+                os.close(handle)
+                try:
+                    shutil.copyfile(source, tmp)
+                    os.replace(tmp, target)
+                finally:
+                    Path(tmp).unlink(missing_ok=True)
+            collected.setdefault(plan.owners[target], []).append(target.parent.name)
     notebooks = sum(map(len, collected.values()))
     print(
         f"collected {notebooks} notebooks from {len(collected)} students"
@@ -499,7 +617,16 @@ def submission_digest(folder: Path) -> str:
     """SHA-256 over a submission folder's notebooks (names and bytes): what a grade was given for."""
     digest = hashlib.sha256()
     for nb in sorted(folder.glob("*.ipynb")):
-        digest.update(nb.name.encode() + b"\0" + nb.read_bytes() + b"\0")
+        digest.update(nb.name.encode() + b"\0" + file_digest(nb).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, read in chunks (a huge file never sits in memory)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -548,7 +675,11 @@ def autograde(
                 continue
             print(f"[{chapter} {i}/{len(todo)}] autograding {student} ...", flush=True)
             started = time.perf_counter()
+            stamp.unlink(missing_ok=True)  # from here until the new stamp, this grade is not to be trusted
             result = api.autograde(chapter, student, force=True, create=True)
+            if "KeyboardInterrupt" in result.get("log", "") + result.get("error", ""):
+                # nbgrader catches Ctrl-C inside a submission and goes on with the next: stop here instead.
+                raise KeyboardInterrupt
             for line in result.get("log", "").splitlines():
                 # What happened to the student's code (timeouts, dead kernels), for the instructor's log.
                 if any(word in line for word in ("KernelDied", "KernelUnresponsive", "Timeout", "ERROR")):
@@ -585,30 +716,72 @@ def feedback(api, chapters: list[str] | None = None) -> list[Path]:
     """HTML feedback for every autograded submission, in ``feedback/<student>/<chapter>/``."""
     written = []
     for chapter in _check_chapters(api, chapters):
+        if not any((Path(api.coursedir.root) / api.coursedir.autograded_directory).glob(f"*/{chapter}")):
+            print(f"no feedback for {chapter}: nothing of it is autograded yet (run grade autograde first)")
+            continue
         result = api.generate_feedback(chapter, force=True)
         if not result["success"]:
-            raise RuntimeError(_fail(f"generate_feedback {chapter}", result))
+            raise GradingError(_fail(f"grade feedback {chapter}", result))
         written += sorted((Path(api.coursedir.root) / api.coursedir.feedback_directory).glob(f"*/{chapter}/*.html"))
     print(f"wrote {len(written)} feedback files")
     return written
 
 
+def grade_status(api, chapter: str, student: str, in_gradebook: bool) -> str:
+    """What a gradebook row is worth: ``graded`` only when the grade was given to the submission there now.
+
+    Otherwise: ``not submitted``; ``ungradable: ...`` (not a readable notebook); ``not graded yet``;
+    ``grading failed or was interrupted`` (a gradebook entry, no record that its grading finished); or
+    ``stale: resubmitted since graded``.
+    """
+    root = Path(api.coursedir.root)
+    submitted = root / api.coursedir.submitted_directory / student / chapter
+    if not submitted.is_dir():
+        return "not submitted"
+    if problems := _submission_problems(api, chapter, student):
+        return "ungradable: " + "; ".join(problems)
+    if not in_gradebook:
+        return "not graded yet"
+    stamp = root / api.coursedir.autograded_directory / student / chapter / GRADED_STAMP
+    if not stamp.is_file():
+        return "grading failed or was interrupted: run grade autograde"
+    if stamp.read_text().strip() != submission_digest(submitted):
+        return "stale: resubmitted since graded; run grade autograde"
+    return "graded"
+
+
+def check_export_path(api, path: Path, force: bool) -> None:
+    """Refuse, even with ``force``, to write the export over the course's own files or a non-regular file."""
+    target = Path(path).resolve()
+    course = Path(api.coursedir.root).resolve()
+    if any(target == course / d or target.is_relative_to(course / d) for d in course_folders(api)):
+        raise ValueError(
+            f"grade export {path}: that is the course's own file or folder ({', '.join(course_folders(api))}); "
+            "give a path outside them, e.g. grades.csv"
+        )
+    if Path(path).exists() and not Path(path).is_file():
+        raise ValueError(f"grade export {path}: it exists and is not a regular file; give another path")
+    if Path(path).exists() and not force:
+        raise ValueError(f"grade export: {path} exists; give another path, or --force to replace it.")
+
+
 def export(api, path: Path, *, force: bool = False) -> Path:
     """Grades to CSV: one row per student and chapter, from nbgrader's gradebook.
 
-    Columns ``student, chapter, score, max_score, status``. ``status`` is ``graded``; ``not submitted``
-    (score 0); ``not graded yet`` (collected, never autograded: score empty); or ``ungradable: ...``
-    (the submission is not a readable notebook: score empty, so it never passes for a real zero). An
-    existing file is replaced only with ``force``.
+    Columns ``student, chapter, score, max_score, status``. ``status`` is ``graded`` (the score is the
+    grade of the submission there now) or says why there is no grade (`grade_status`): then the score is
+    empty, so that it never passes for a real zero, but for ``not submitted`` (0). An existing file is
+    replaced only with ``force``; the course's own files never (`check_export_path`).
     """
     from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.exc import SQLAlchemyError
 
     path = Path(path)
-    if path.exists() and not force:
-        raise ValueError(f"grade export: {path} exists; give another path, or --force to replace it.")
-    root = Path(api.coursedir.root)
+    check_export_path(api, path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tlcourse-export-", suffix=".csv.part")
+    os.close(handle)
+    tmp = Path(tmp_name)
     try:
         with Gradebook(api.coursedir.db_url) as gb, tmp.open("w", newline="") as f:
             writer = csv.writer(f)
@@ -622,17 +795,20 @@ def export(api, path: Path, *, force: bool = False) -> Path:
                 for student in sorted(students):
                     try:
                         sub = gb.find_submission(chapter, student)
-                        writer.writerow([student, chapter, sub.score, sub.max_score, "graded"])
-                        continue
                     except MissingEntry:
-                        pass
-                    if not (root / api.coursedir.submitted_directory / student / chapter).is_dir():
-                        writer.writerow([student, chapter, 0.0, max_score, "not submitted"])
-                    elif problems := _submission_problems(api, chapter, student):
-                        writer.writerow([student, chapter, "", max_score, "ungradable: " + "; ".join(problems)])
+                        sub = None
+                    status = grade_status(api, chapter, student, sub is not None)
+                    if status == "graded":
+                        writer.writerow([student, chapter, sub.score, sub.max_score, status])
                     else:
-                        writer.writerow([student, chapter, "", max_score, "not graded yet"])
+                        score = 0.0 if status == "not submitted" else ""
+                        writer.writerow([student, chapter, score, max_score, status])
         tmp.replace(path)
+    except SQLAlchemyError as error:
+        raise ValueError(
+            f"grade export: the gradebook {api.coursedir.db_url} cannot be read ({type(error).__name__}); "
+            "restore it from a backup, or grade again with grade autograde --regrade"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)  # a failed export leaves no half-written file
     print(f"wrote {path}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -34,13 +36,16 @@ class ExperimentResult:
 
     def save(self, path: str | Path) -> None:
         """Write the JSON summary, atomically: a reader never sees half a file, and a failed write leaves no
-        ``.tmp`` behind. A path that cannot be written (`check_writable_file`) is a ValueError."""
+        partial file behind. A path that cannot be written (`check_writable_file`) is a ValueError."""
         # Imported here: the data package imports torch, and the results and expected ranges load without it.
         from tlcourse.library.data.store.writable import check_writable_file
 
         path = check_writable_file(path, "--json", example=f"{self.experiment}-{self.seed}.json")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        # A fresh temporary name: a file of the user's called <path>.tmp is never overwritten.
+        handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tlcourse-", suffix=".json.part")
+        os.close(handle)
+        tmp = Path(tmp_name)
         try:
             tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
             tmp.replace(path)

@@ -96,3 +96,16 @@ def test_fetch_script_allow_unverified_check_and_errors(serve, tmp_path, capsys)
     serve("usps")
     assert main(["usps", "--root", str(blocker / "root"), "--quiet"]) == 2
     assert "Cannot write" in capsys.readouterr().err
+
+
+def test_data_list_calls_a_damaged_fashion_mnist_damaged(isolated_data_roots, debian_fashion_mnist):
+    import shutil
+
+    from tlcourse.library.data import catalog
+
+    copy = isolated_data_roots["env"] / "fashion-mnist"
+    shutil.copytree(debian_fashion_mnist, copy)
+    name = "t10k-labels-idx1-ubyte.gz"
+    (copy / name).write_bytes((copy / name).read_bytes()[:2000])
+    rows = {row["name"]: row for row in catalog.list_datasets()}
+    assert rows["fashion-mnist"]["status"] == "damaged" and rows["fashion-mnist"]["location"] == str(copy)

@@ -97,17 +97,21 @@ def _location(name: str) -> tuple[bool, Path]:
 
 
 def list_datasets() -> list[dict[str, str]]:
-    """One dict per dataset: ``name``, ``description``, ``source``, ``status`` (``"ready"`` or
-    ``"missing"``) and ``location`` (where it is, or where ``fetch`` will put it)."""
+    """One dict per dataset: ``name``, ``description``, ``source``, ``status`` (``"ready"``, ``"missing"``,
+    or ``"damaged"`` for a Fashion-MNIST copy whose files fail their checksums) and ``location`` (where it
+    is, or where ``fetch`` will put it)."""
     rows = []
     for info in DATASETS.values():
         present, where = _location(info.name)
+        status = "ready" if present else "missing"
+        if present and info.name == "fashion-mnist" and not all(fashion_mnist.check_fashion_mnist(where).values()):
+            status = "damaged"  # cheap enough to check here (a second); `data check` says which file
         rows.append(
             {
                 "name": info.name,
                 "description": info.description,
                 "source": info.source,
-                "status": "ready" if present else "missing",
+                "status": status,
                 "location": str(where),
             }
         )

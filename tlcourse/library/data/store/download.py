@@ -242,9 +242,10 @@ STALE_STAGING_SECONDS = 3600  # a staging folder without a live owner's pid, thi
 
 @contextlib.contextmanager
 def terminate_cleanly() -> Iterator[None]:
-    """Inside the block, SIGTERM raises SystemExit (exit status 143) instead of killing the process at
-    once, so ``finally`` blocks run and remove partial files. Only the main thread can set handlers;
-    elsewhere this does nothing."""
+    """Inside the block, SIGTERM and SIGHUP (a closed terminal) raise SystemExit (exit status 128 + the
+    signal's number) instead of killing the process at once, so ``finally`` blocks run and remove partial
+    files, as Ctrl-C's KeyboardInterrupt does. Only the main thread can set handlers; elsewhere this does
+    nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -252,11 +253,13 @@ def terminate_cleanly() -> Iterator[None]:
     def _exit(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)
 
-    previous = signal.signal(signal.SIGTERM, _exit)
+    signals = [signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+    previous = {number: signal.signal(number, _exit) for number in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _alive(pid: int) -> bool:

@@ -42,9 +42,9 @@ def data_roots() -> list[Path]:
     A dataset named ``NAME`` lives in ``<root>/NAME/``. Folders need not exist.
     """
     roots: list[Path] = []
-    env = os.environ.get(ENV_VAR)
+    env = _env_root()
     if env:
-        roots.append(Path(env).expanduser())
+        roots.append(env)
     roots.append(user_cache_root())
     roots.append(SYSTEM_DATA_ROOT)
     return roots
@@ -52,8 +52,18 @@ def data_roots() -> list[Path]:
 
 def download_root() -> Path:
     """Where downloads go: ``$TLCOURSE_DATA`` if set, else the user cache."""
+    return _env_root() or user_cache_root()
+
+
+def _env_root() -> Path | None:
+    """``$TLCOURSE_DATA`` as a folder, or None when unset; a clear error when it names something else."""
     env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser() if env else user_cache_root()
+    if not env:
+        return None
+    root = Path(env).expanduser()
+    if root.exists() and not root.is_dir():
+        raise DataNotFoundError(f"{ENV_VAR}={env} is not a folder: point {ENV_VAR} at a folder, or unset it.")
+    return root
 
 
 def sha256_file(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str:

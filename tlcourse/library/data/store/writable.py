@@ -38,6 +38,17 @@ def _probe(folder: Path, path: Path, option: str, fix: str) -> None:
     os.unlink(probe)
 
 
+def _name_max(path: Path) -> int:
+    """The longest file name the file system under ``path`` takes (255 where it cannot be asked)."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
 def check_writable_file(path: str | os.PathLike[str], option: str, example: str = "out.json") -> Path:
     """Check that ``path`` can be written as a file; return it as a Path. Raise a one-line ValueError if not.
 
@@ -48,6 +59,12 @@ def check_writable_file(path: str | os.PathLike[str], option: str, example: str 
     """
     path = Path(path)
     fix = f"give {option} another path"
+    limit = _name_max(path)
+    if len(path.name.encode()) > limit:
+        raise ValueError(
+            f"{option}: the file name {path.name[:40]}... is {len(path.name.encode())} bytes long, more than this "
+            f"file system's {limit}; {fix}."
+        )
     if path.is_dir():
         raise ValueError(f"{option} {path} is a folder, not a file; give a file path, e.g. {option} {path / example}.")
     folder = path.parent if path.exists() else _nearest_existing(path, option, fix)
