@@ -3,7 +3,12 @@
 import pytest
 import torch
 
-from tlcourse.classroom.grading import assert_close, assert_matches_reference, reference_blocked
+from tlcourse.classroom.grading import (
+    assert_close,
+    assert_matches_reference,
+    assert_tensor_close,
+    reference_blocked,
+)
 from tlcourse.library import metrics
 
 
@@ -58,3 +63,24 @@ def test_assert_close():
         assert_close(0.5, 1.0, atol=1e-3, what="x")
     with pytest.raises(AssertionError, match="finite"):
         assert_close(float("nan"), 1.0, atol=1e-3, what="x")
+
+
+def test_assert_close_names_a_known_mistake():
+    mistakes = {"You forgot the half.": 2.0, "You squared it twice.": 16.0}
+    assert_close(1.0, 1.0, atol=1e-6, what="x", mistakes=mistakes)  # right: no hint needed
+    with pytest.raises(AssertionError, match=r"expected 1\.0000 .*You forgot the half\.$") as caught:
+        assert_close(2.0, 1.0, atol=1e-6, what="x", mistakes=mistakes)
+    assert "squared" not in str(caught.value)
+    with pytest.raises(AssertionError, match=r"\(within 1e-06\)\.$"):  # an unknown mistake: no hint
+        assert_close(3.0, 1.0, atol=1e-6, what="x", mistakes=mistakes)
+
+
+def test_assert_tensor_close():
+    assert_tensor_close(torch.tensor([0.25, 0.75]), [0.25, 0.75], atol=1e-9, what="prior")
+    mistakes = {"Normalise the rows.": [[1 / 3, 1.0]], "Wrong shape, never matched.": [1 / 3, 1.0]}
+    with pytest.raises(AssertionError, match=r"expected \[\[0\.25, 0\.75\]\].*Normalise the rows\.$"):
+        assert_tensor_close(torch.tensor([[1 / 3, 1.0]]), [[0.25, 0.75]], atol=1e-6, what="rows", mistakes=mistakes)
+    with pytest.raises(AssertionError, match=r"got shape \(2,\), expected \(1, 2\)"):
+        assert_tensor_close(torch.tensor([0.25, 0.75]), [[0.25, 0.75]], atol=1e-6, what="rows")
+    with pytest.raises(AssertionError, match="expected a tensor"):
+        assert_tensor_close([0.25, 0.75], [0.25, 0.75], atol=1e-6, what="rows")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -79,9 +79,43 @@ def assert_matches_reference(
         raise AssertionError(f"{name} returned {got_t.tolist()}, expected {expected.tolist()} (within {atol}).")
 
 
-def assert_close(value: float, expected: float, *, atol: float, what: str) -> None:
-    """A number check with a message that says what was expected and what came out."""
+def _known_mistakes(matches: Callable[[Any], bool], mistakes: Mapping[str, Any] | None) -> str:
+    """The hints of ``mistakes`` (hint -> the value that mistake gives) whose value ``matches``, as a suffix."""
+    return "".join(f" {hint}" for hint, wrong in (mistakes or {}).items() if matches(wrong))
+
+
+def assert_close(
+    value: float, expected: float, *, atol: float, what: str, mistakes: Mapping[str, float] | None = None
+) -> None:
+    """A number check with a message that says what was expected and what came out.
+
+    ``mistakes`` maps a hint to the value that a common mistake gives on the same input (worked out by
+    hand, like ``expected``): when the value is off and matches one of them, the message adds its hint.
+    """
     if value is None or not math.isfinite(float(value)):
         raise AssertionError(f"{what}: got {value!r}, expected a finite number close to {expected:.4f}.")
     if abs(float(value) - expected) > atol:
-        raise AssertionError(f"{what}: got {float(value):.4f}, expected {expected:.4f} (within {atol}).")
+        hints = _known_mistakes(lambda wrong: abs(float(value) - wrong) <= atol, mistakes)
+        raise AssertionError(f"{what}: got {float(value):.4f}, expected {expected:.4f} (within {atol}).{hints}")
+
+
+def assert_tensor_close(
+    value: torch.Tensor, expected: Any, *, atol: float, what: str, mistakes: Mapping[str, Any] | None = None
+) -> None:
+    """`assert_close` for a tensor: its shape must be ``expected``'s and every entry within ``atol``.
+
+    ``mistakes`` maps a hint to the tensor (or nested list) that a common mistake gives on the same input.
+    """
+    if not isinstance(value, torch.Tensor):
+        raise AssertionError(f"{what}: got {type(value).__name__}, expected a tensor.")
+    got, want = _as_tensor(value), _as_tensor(expected)
+    if got.shape != want.shape:
+        raise AssertionError(f"{what}: got shape {tuple(got.shape)}, expected {tuple(want.shape)}.")
+    if not torch.allclose(got, want, atol=atol, rtol=0.0):
+        hints = _known_mistakes(
+            lambda wrong: (
+                _as_tensor(wrong).shape == got.shape and torch.allclose(got, _as_tensor(wrong), atol=atol, rtol=0.0)
+            ),
+            mistakes,
+        )
+        raise AssertionError(f"{what}: got {got.tolist()}, expected {want.tolist()} (within {atol}).{hints}")
