@@ -139,3 +139,18 @@ def test_instance_standardize_by_hand():
         assert torch.allclose(model(images), model(3 * images + 0.5), atol=1e-4)
     with pytest.raises(ValueError, match="input_norm"):
         build_classifier("lenet", input_norm="batch")
+
+
+def test_only_the_dann_row_takes_the_new_adam_betas_and_the_long_run_keeps_its_own():
+    """``dann_betas`` (chosen on development seeds, docs/decisions/dann.md) is the dann row's alone; the
+    rows built on DANN and ``dann-long`` (measured before) keep Adam's defaults."""
+    from tlcourse.experiments.dann import METHODS, DANNConfig, long_config
+    from tlcourse.library.models import build_classifier
+
+    config = DANNConfig()
+    betas = {
+        name: {tuple(g["betas"]) for g in METHODS[name](build_classifier("lenet_bn"), config).optimizer.param_groups}
+        for name in ("dann", "entropy_min", "vada")
+    }
+    assert betas == {"dann": {(0.5, 0.999)}, "entropy_min": {(0.9, 0.999)}, "vada": {(0.9, 0.999)}}
+    assert long_config().dann_betas == (0.9, 0.999) and config.dann_betas == (0.5, 0.999)

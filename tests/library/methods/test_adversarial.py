@@ -78,3 +78,20 @@ def test_bad_arguments_are_clear():
         DANN(build_classifier("lenet"), lambda_max=-1)
     with pytest.raises(ValueError, match="optimizer"):
         DANN(build_classifier("lenet"), optimizer="rmsprop")
+
+
+def test_adam_betas_are_dann_s_to_choose_and_the_same_as_a_fresh_adam():
+    """``betas`` reaches Adam; a step with them equals a step of an Adam built with them from the start."""
+    xs, ys, xt = _tiny_batch()
+    seed_everything(0)
+    method = DANN(build_classifier("lenet"), betas=(0.5, 0.999))
+    assert {tuple(g["betas"]) for g in method.optimizer.param_groups} == {(0.5, 0.999)}
+    seed_everything(0)
+    twin = DANN(build_classifier("lenet"))
+    assert {tuple(g["betas"]) for g in twin.optimizer.param_groups} == {(0.9, 0.999)}  # the default: Adam's
+    twin.optimizer = torch.optim.Adam([p for p in twin.parameters() if p.requires_grad], lr=1e-3, betas=(0.5, 0.999))
+    for m in (method, twin):
+        for step in range(3):
+            m.update(xs, ys, xt, progress=step / 3)
+    for a, b in zip(method.parameters(), twin.parameters()):
+        assert torch.equal(a, b)

@@ -54,6 +54,8 @@ class DANN(Method):
         discriminator_hidden: the domain classifier's hidden widths (``(100,)``: the paper's MNIST one).
         optimizer: ``"adam"`` (the course default: fast on small budgets) or ``"sgd"`` (the paper's:
             momentum 0.9).
+        betas: Adam's ``(beta1, beta2)``. A smaller ``beta1`` (0.5, as GANs use) keeps less of the
+            gradient of steps ago, which in an adversarial game may point the other way by now.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class DANN(Method):
         anneal_lr: bool = True,
         discriminator_hidden: Sequence[int] = (100,),
         optimizer: str = "adam",
+        betas: tuple[float, float] = (0.9, 0.999),
     ) -> None:
         super().__init__(model, lr)
         if lambda_max < 0:
@@ -76,6 +79,8 @@ class DANN(Method):
         self.schedule_lambda, self.anneal_lr = schedule_lambda, anneal_lr
         if optimizer == "adam":
             self.make_optimizer()
+            for group in self.optimizer.param_groups:
+                group["betas"] = tuple(betas)
         elif optimizer == "sgd":
             params = [p for p in self.parameters() if p.requires_grad]
             self.optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9)
