@@ -80,6 +80,15 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
+    def _send_half(self, name: str) -> None:
+        """Headers that promise the whole file, then its first half only."""
+        data = (Path(self.directory) / name).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+
     def do_GET(self) -> None:
         name = self.path.split("?", 1)[0].lstrip("/")
         self.server.requests.append(name)
@@ -88,23 +97,13 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.send_error(404)
             return
         if mode == "stall":
-            data = (Path(self.directory) / name).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data[: len(data) // 2])
-            self.wfile.flush()
+            self._send_half(name)
             time.sleep(60)
             return
         if mode in ("cut", "cut-once"):
             if mode == "cut-once":
                 del self.server.behaviour[name]
-            data = (Path(self.directory) / name).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data[: len(data) // 2])
-            self.wfile.flush()
+            self._send_half(name)
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
