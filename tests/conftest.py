@@ -50,6 +50,24 @@ def isolated_data_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict
     return paths
 
 
+@pytest.fixture
+def deny_access(monkeypatch: pytest.MonkeyPatch):
+    """``deny_access(folder, "is_file")``: that Path method raises EACCES for anything under ``folder``, as it
+    does for a folder of another user (root, who runs these tests here, ignores permission bits)."""
+
+    def deny(folder: Path, method: str) -> None:
+        real = getattr(Path, method)
+
+        def denied(self, *args, **kwargs):
+            if self.is_relative_to(folder):
+                raise PermissionError(13, "Permission denied", str(self))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, method, denied)
+
+    return deny
+
+
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 

@@ -12,7 +12,6 @@ import struct
 import threading
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pooch
@@ -300,20 +299,13 @@ def test_a_truncated_copy_offline_is_named_not_called_ready(served, tmp_path):
     assert "damaged" in str(err.value) and name in str(err.value) and "no network" in str(err.value)
 
 
-def test_an_unreadable_root_is_skipped_and_named(isolated_data_roots, debian_fashion_mnist, monkeypatch):
+def test_an_unreadable_root_is_skipped_and_named(isolated_data_roots, debian_fashion_mnist, monkeypatch, deny_access):
     """A root we may not look into (a folder of another user, say) must not hide a good copy elsewhere."""
     from tlcourse.library.data.store import roots
 
     monkeypatch.setattr(roots, "SYSTEM_DATA_ROOT", debian_fashion_mnist.parent)
     blocked = isolated_data_roots["env"]
-    real_is_file = Path.is_file
-
-    def is_file(self):
-        if self.is_relative_to(blocked):
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_is_file(self)
-
-    monkeypatch.setattr(Path, "is_file", is_file)
+    deny_access(blocked, "is_file")
     assert find_fashion_mnist() == debian_fashion_mnist  # the good copy further down is found
     monkeypatch.setattr(roots, "SYSTEM_DATA_ROOT", isolated_data_roots["system"])
     with pytest.raises(DataNotFoundError) as err:

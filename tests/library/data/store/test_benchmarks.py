@@ -114,21 +114,14 @@ def test_readme_lists_every_url_and_sum():
                     assert source.known_hash.split(":")[1] in readme, (bench.name, remote.filename)
 
 
-def test_an_unreadable_root_is_skipped_and_named(serve, isolated_data_roots, monkeypatch):
+def test_an_unreadable_root_is_skipped_and_named(serve, isolated_data_roots, monkeypatch, deny_access):
     """A copy in the user cache is found though $TLCOURSE_DATA cannot be read; with none, the folder is named."""
     serve("usps")
     monkeypatch.setenv("TLCOURSE_DATA", str(isolated_data_roots["xdg"] / "tlcourse"))
     fetch_benchmark("usps", progress=False)  # lands in the user cache (pooch's folder under XDG_CACHE_HOME)
     blocked = isolated_data_roots[ENV]
     monkeypatch.setenv("TLCOURSE_DATA", str(blocked))
-    real_is_dir = Path.is_dir
-
-    def is_dir(self):
-        if self.is_relative_to(blocked):
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_is_dir(self)
-
-    monkeypatch.setattr(Path, "is_dir", is_dir)
+    deny_access(blocked, "is_dir")
     assert len(load_usps("test")) == 4
     with pytest.raises(DataNotFoundError) as err:
         find_benchmark("svhn")
