@@ -74,7 +74,9 @@ def _expected(args: argparse.Namespace) -> int:
         print(calibration_toml(experiment, runs, command), end="")
         return 0
     if args.markdown:
-        print(results_markdown())
+        from tlcourse.classroom.benchmark import budgets_markdown
+
+        print(results_markdown() + "\n" + budgets_markdown())
         return 0
     if args.json:
         print(json.dumps(expected_ranges(), indent=2))
