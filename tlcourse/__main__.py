@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -132,6 +133,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         test_command=Path(args.repository) if args.test_command else None,
         run_notebooks=not args.no_notebooks,
         course=not args.no_course,
+        command=shlex.join(["python", "-m", "tlcourse", *sys.argv[1:]]),
     )
 
 

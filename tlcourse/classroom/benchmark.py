@@ -184,6 +184,7 @@ def run_benchmark(
     test_command: Path | None = None,
     run_notebooks: bool = True,
     course: bool = True,
+    command: str = "python -m tlcourse benchmark",
 ) -> int:
     """Measure every notebook (and experiment), print the table, write ``output/benchmark.json``.
 
@@ -225,6 +226,7 @@ def run_benchmark(
             "test_command_seconds": TEST_COMMAND_SECONDS,
             "peak_memory_mib": PEAK_MEMORY_MIB,
         },
+        "command": command,
         "course_seconds": course_seconds,
         "measurements": [asdict(m) for m in measurements],
     }
@@ -256,7 +258,7 @@ def record_toml(report: dict, conditions: str = "nothing else running") -> str:
         f'date = "{report["date"]}"',
         f'machine = "{machine["cpus"]} CPUs, {machine["platform"]}, torch {machine["torch"]}, '
         f'{machine["threads"]} torch threads"',
-        'command = "python -m tlcourse benchmark"',
+        f'command = "{report.get("command", "python -m tlcourse benchmark")}"',
         f'conditions = "{conditions}"',
         "[run.seconds]",
     ]
