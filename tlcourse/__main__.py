@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -74,7 +75,9 @@ def _expected(args: argparse.Namespace) -> int:
         print(calibration_toml(experiment, runs, command), end="")
         return 0
     if args.markdown:
-        print(results_markdown())
+        from tlcourse.classroom.benchmark import budgets_markdown
+
+        print(results_markdown() + "\n" + budgets_markdown())
         return 0
     if args.json:
         print(json.dumps(expected_ranges(), indent=2))
@@ -130,6 +133,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         test_command=Path(args.repository) if args.test_command else None,
         run_notebooks=not args.no_notebooks,
         course=not args.no_course,
+        command=shlex.join(["python", "-m", "tlcourse", *sys.argv[1:]]),
     )
 
 

@@ -3,6 +3,8 @@ the test command in a fresh clone of a one-commit repository."""
 
 import json
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,32 @@ def test_benchmark_runs_every_experiment_but_the_long_ones(tmp_path, monkeypatch
     assert run_benchmark(tmp_path, tmp_path / "bench", run_notebooks=False) == 0
     assert "dann" in measured and "dann-long" not in measured
     assert sorted(measured) == sorted(set(experiment_names()) - {"dann-long"})
+
+
+def test_a_benchmark_run_prints_the_record_that_results_md_renders(tiny_course, tmp_path, capsys):
+    output = tiny_course / "bench"
+    assert run_benchmark(tiny_course / "notebooks", output, experiments=False, course=False) == 0
+    printed = capsys.readouterr().out
+    block = printed[printed.index("[[run]]") :]
+    report = json.loads((output / "benchmark.json").read_text())
+    record = tmp_path / "benchmarks.toml"
+    record.write_text(block)
+    run = tomllib.loads(block)["run"][0]
+    assert run["date"] == report["date"] and run["conditions"] == "nothing else running"
+    assert run["seconds"] == {"notebook 00-tiny": round(report["measurements"][0]["seconds"], 1)}
+    page = benchmark.budgets_markdown(record)
+    assert f"| notebook 00-tiny | {run['seconds']['notebook 00-tiny']:.1f} |" in page and "| 90 s |" in page
+    assert "No benchmark run recorded" in benchmark.budgets_markdown(tmp_path / "none.toml")
+
+
+def test_the_recorded_runs_are_on_the_results_page():
+    shown = subprocess.run(
+        [sys.executable, "-m", "tlcourse", "expected", "--markdown"], capture_output=True, text=True, check=True
+    ).stdout
+    assert shown.endswith(benchmark.budgets_markdown() + "\n")
+    assert (Path(__file__).resolve().parents[2] / "RESULTS.md").read_text() == shown, (
+        "RESULTS.md is stale: python -m tlcourse expected --markdown > RESULTS.md"
+    )
 
 
 def test_budget_rules():

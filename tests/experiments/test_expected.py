@@ -108,7 +108,7 @@ def test_results_page_in_the_repository_is_up_to_date():
     from tlcourse.experiments.expected import results_markdown
 
     page = Path(__file__).resolve().parents[2] / "RESULTS.md"
-    assert page.read_text() == results_markdown() + "\n", (
+    assert page.read_text().startswith(results_markdown() + "\n"), (  # then the budgets (test_benchmark.py)
         "RESULTS.md is out of date with tlcourse/experiments/expected.toml: run "
         "`python -m tlcourse expected --markdown > RESULTS.md`"
     )

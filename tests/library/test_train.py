@@ -17,6 +17,7 @@ from tlcourse.library.train import (
     fit,
     fit_domains,
     fit_method,
+    for_inference,
     leave_one_domain_out,
     predict,
     run_epochs,
@@ -79,6 +80,23 @@ def test_predict_keeps_training_mode_and_batches():
     assert out.shape == (10, 3) and model.training
     assert torch.allclose(out, predict(model, x, batch_size=10), atol=1e-5)
     assert extract_features(model, x).shape == (10, model.num_features)
+
+
+@pytest.mark.parametrize("arch,channels", [("lenet", 1), ("lenet", 3), ("bn_cnn", 3)])
+def test_predict_in_channels_last_gives_the_models_own_outputs_and_leaves_it_as_it_was(arch, channels):
+    torch.manual_seed(0)
+    model = build_classifier(arch, num_classes=5, in_channels=channels).eval()
+    x = torch.rand(300, channels, 28, 28)
+    with torch.no_grad():
+        own = model(x)
+    fast = for_inference(model)
+    assert fast is not model and next(fast.parameters()).is_contiguous(memory_format=torch.channels_last)
+    out = predict(model, x)
+    assert torch.allclose(out, own, atol=1e-5, rtol=0) and out.is_contiguous()
+    assert torch.equal(out.argmax(1), own.argmax(1))
+    assert all(p.is_contiguous() for p in model.parameters()), "predict changed the trained model's memory format"
+    mlp = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28 * channels, 5))
+    assert for_inference(mlp) is mlp  # nothing to gain without convolutions
 
 
 def test_device_choice_respects_the_environment(monkeypatch):

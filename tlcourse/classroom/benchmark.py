@@ -37,6 +37,12 @@ TEST_COMMAND_SECONDS = 12 * 60
 PEAK_MEMORY_MIB = 4096
 
 
+#: Benchmark runs worth keeping, one ``[[run]]`` each (date, machine, command, what else ran, the figures):
+#: ``python -m tlcourse benchmark`` prints the block to add; ``python -m tlcourse expected --markdown`` renders
+#: the latest runs in RESULTS.md. Figures from a busy machine say so in their ``conditions``.
+RECORD = Path(__file__).with_name("benchmarks.toml")
+
+
 @dataclass
 class Measurement:
     kind: str  # "notebook", "experiment", "course", "course-under-load" or "test-command"
@@ -178,6 +184,7 @@ def run_benchmark(
     test_command: Path | None = None,
     run_notebooks: bool = True,
     course: bool = True,
+    command: str = "python -m tlcourse benchmark",
 ) -> int:
     """Measure every notebook (and experiment), print the table, write ``output/benchmark.json``.
 
@@ -219,6 +226,7 @@ def run_benchmark(
             "test_command_seconds": TEST_COMMAND_SECONDS,
             "peak_memory_mib": PEAK_MEMORY_MIB,
         },
+        "command": command,
         "course_seconds": course_seconds,
         "measurements": [asdict(m) for m in measurements],
     }
@@ -233,7 +241,64 @@ def run_benchmark(
     if run_notebooks:
         print(f"{'the notebooks one after the other (sum)':<42} {course_seconds:8.1f}")
     print(f"\nwrote {output / 'benchmark.json'}")
+    print("\nto keep this run (RESULTS.md shows it), add this to tlcourse/classroom/benchmarks.toml:\n")
+    print(record_toml(report))
     return 1 if problems else 0
+
+
+def _item_name(m: Measurement) -> str:
+    return m.kind if m.kind in ("course", "course-under-load", "test-command") else f"{m.kind} {m.name}"
+
+
+def record_toml(report: dict, conditions: str = "nothing else running") -> str:
+    """The ``[[run]]`` block of `RECORD` for one benchmark report (``conditions``: edit it if the machine was busy)."""
+    machine = report["machine"]
+    lines = [
+        "[[run]]",
+        f'date = "{report["date"]}"',
+        f'machine = "{machine["cpus"]} CPUs, {machine["platform"]}, torch {machine["torch"]}, '
+        f'{machine["threads"]} torch threads"',
+        f'command = "{report.get("command", "python -m tlcourse benchmark")}"',
+        f'conditions = "{conditions}"',
+        "[run.seconds]",
+    ]
+    measurements = [Measurement(**m) for m in report["measurements"]]
+    lines += [f'"{_item_name(m)}" = {m.seconds:.1f}' for m in measurements]
+    lines += ["[run.peak_mib]"]
+    lines += [f'"{_item_name(m)}" = {m.peak_mib:.0f}' for m in measurements if m.peak_mib == m.peak_mib]
+    return "\n".join(lines) + "\n"
+
+
+def _budget(item: str) -> str:
+    if item.startswith("notebook "):
+        return f"{NOTEBOOK_SECONDS} s"
+    return {"course": f"{COURSE_SECONDS} s", "test-command": f"{TEST_COMMAND_SECONDS} s"}.get(item, "")
+
+
+def budgets_markdown(record: Path = RECORD) -> str:
+    """The recorded benchmark runs as a Markdown section: each item's seconds and peak memory, per run."""
+    import tomllib
+
+    runs = tomllib.loads(record.read_text()).get("run", []) if record.exists() else []
+    out = ["## Budgets: time and memory", ""]
+    if not runs:
+        return "\n".join([*out, f"No benchmark run recorded yet in `{record.name}`.", ""])
+    out += [
+        f"Recorded in `tlcourse/classroom/{record.name}` from `python -m tlcourse benchmark` (and "
+        "`make benchmark-tests` for the test command, a fresh clone with its installs). Budgets: each notebook "
+        f"at most {NOTEBOOK_SECONDS} s (alone, every core), the course (two notebooks at a time) at most "
+        f"{COURSE_SECONDS} s, the test command at most {TEST_COMMAND_SECONDS} s, and at most "
+        f"{PEAK_MEMORY_MIB} MiB for any notebook or experiment; the course under load is reported, not budgeted.",
+        "",
+    ]
+    for run in runs:
+        out += [f"**{run['date']}**, {run['machine']}; {run['conditions']}. Command: `{run['command']}`.", ""]
+        out += ["| item | seconds | peak MiB | budget |", "|---|---|---|---|"]
+        for item, seconds in run.get("seconds", {}).items():
+            peak = run.get("peak_mib", {}).get(item, "")
+            out.append(f"| {item} | {seconds:.1f} | {peak} | {_budget(item)} |")
+        out.append("")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

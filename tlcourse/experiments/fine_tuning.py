@@ -47,7 +47,7 @@ from tlcourse.library.models import (
     linear_head,
     resnet_classifier,
 )
-from tlcourse.library.train import History, evaluate, fit, predict
+from tlcourse.library.train import History, evaluate, fit, for_inference, predict
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, Trouser, Pullover, Dress, Coat
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # Sandal, Shirt, Sneaker, Bag, Ankle boot
@@ -442,6 +442,12 @@ def student_classifier(width: int, in_channels: int, num_classes: int) -> Featur
     return FeatureClassifier(features, linear_head(32 * width, num_classes), 32 * width)
 
 
+@torch.no_grad()
+def teacher_outputs(teacher: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A fixed teacher's logits on a batch (in the teacher's memory format: see `for_inference`)."""
+    return teacher(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+
+
 def distill(
     student: nn.Module,
     teacher: nn.Module,
@@ -457,7 +463,7 @@ def distill(
     predictions, so the recorded ``train_acc`` is the student's agreement with the teacher.
     """
     temperature = config.distill_temperature if temperature is None else temperature
-    teacher = frozen_copy(teacher)
+    teacher = for_inference(frozen_copy(teacher))  # its outputs only: no gradient flows into the teacher
     logits = predict(teacher, images)
     data = Domain("teacher's predictions", images, logits.argmax(1), tuple(str(k) for k in range(logits.shape[1])))
     return fit(
@@ -470,7 +476,7 @@ def distill(
         val=val,
         progress=False,
         loss_fn=lambda logits, labels: logits.new_zeros(()),
-        regularizer=lambda x, logits: distillation_loss(logits, teacher(x), temperature),
+        regularizer=lambda x, logits: distillation_loss(logits, teacher_outputs(teacher, x), temperature),
     )
 
 

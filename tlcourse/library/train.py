@@ -98,21 +98,42 @@ class History:
         return {k: self[k] for k in keys}
 
 
+def for_inference(model: nn.Module, device: torch.device | None = None) -> nn.Module:
+    """``model`` itself, or on the CPU, where it has convolutions, a copy of it in the channels-last memory
+    format, for outputs only (it does not train ``model``): PyTorch's CPU convolutions and max-pooling run two
+    to four times as fast on it, and its outputs agree with the original's to about 1e-7. The trained
+    model's own memory format stays as it was (training is not faster in channels-last here)."""
+    device = device or next(model.parameters()).device
+    if device.type != "cpu" or not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return model
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+
 @torch.no_grad()
 def predict(
-    model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024, device: torch.device | None = None
+    model: nn.Module, x: torch.Tensor, *, batch_size: int = 256, device: torch.device | None = None
 ) -> torch.Tensor:
-    """Outputs of ``model`` on ``x`` in evaluation mode, batched, returned on the CPU."""
+    """Outputs of ``model`` on ``x`` in evaluation mode, batched, returned on the CPU (batches of 256 run
+    faster than larger ones on a CPU, with the same outputs)."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    outputs = [model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
-    model.train(was_training)
+    try:
+        fast = for_inference(model, device)
+        channels_last = fast is not model and x.dim() == 4
+        outputs = []
+        for i in range(0, len(x), batch_size):
+            batch = x[i : i + batch_size].to(device)
+            if channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            outputs.append(fast(batch).cpu().contiguous())
+    finally:
+        model.train(was_training)
     return torch.cat(outputs)
 
 
 def extract_features(
-    model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024, device: torch.device | None = None
+    model: nn.Module, x: torch.Tensor, *, batch_size: int = 256, device: torch.device | None = None
 ) -> torch.Tensor:
     """Feature vectors ``(N, num_features)`` from a `FeatureClassifier`'s feature extractor."""
     if not hasattr(model, "features"):
@@ -120,7 +141,7 @@ def extract_features(
     return predict(model.features, x, batch_size=batch_size, device=device)
 
 
-def evaluate(model: nn.Module, data: Domain, *, batch_size: int = 1024, device: torch.device | None = None) -> float:
+def evaluate(model: nn.Module, data: Domain, *, batch_size: int = 256, device: torch.device | None = None) -> float:
     """Accuracy of ``model`` on a labelled domain, in [0, 1]."""
     logits = predict(model, data.x, batch_size=batch_size, device=device)
     return (logits.argmax(dim=1) == data.y).float().mean().item()
