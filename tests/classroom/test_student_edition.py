@@ -325,9 +325,10 @@ from nbclient import NotebookClient
 
 nb = nbformat.read(sys.argv[1], as_version=4)
 NotebookClient(nb, timeout=600, allow_errors=True, resources={"metadata": {"path": sys.argv[2]}}).execute()
+nbformat.write(nb, sys.argv[1])  # executed, for a look when a check fails
 print(json.dumps([
     {
-        "errors": [o["ename"] + ": " + o.get("evalue", "") for o in c.outputs if o.output_type == "error"],
+        "errors": [o["ename"] + ": " + o.get("evalue", "") for o in c.get("outputs", []) if o.output_type == "error"],
         "printed": "".join(o.get("text", "") for o in c.get("outputs", []) if o.output_type == "stream"),
     }
     for c in nb.cells
@@ -381,6 +382,18 @@ except NotImplementedError as _error:
 """
 
 
+STUB_CHECK = """
+from tlcourse.library import metrics as _library
+
+for _case in ("WITH THE LEARNER'S STUB", "WITHOUT"):
+    try:
+        _library.mmd2_unbiased(torch.randn(4, 2), torch.randn(5, 2), 1.0)
+    except NotImplementedError as _error:
+        print(f"LIBRARY {_case}: {_error}")
+    globals().pop("mmd2_unbiased", None)  # as in a notebook whose exercise cell has not run
+"""
+
+
 def chapter_1(edition: Path) -> nbformat.NotebookNode:
     return nbformat.read(edition / "notebooks" / CHAPTER_1 / "domain_shift.ipynb", as_version=4)
 
@@ -388,18 +401,24 @@ def chapter_1(edition: Path) -> nbformat.NotebookNode:
 @pytest.mark.slow
 def test_with_the_stubs_chapter_1_runs_but_what_needs_an_exercise(edition, edition_python, tmp_path):
     nb = chapter_1(edition)
-    nb.cells.append(nbformat.v4.new_code_cell(LIBRARY_CHECK))
     exercises = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
     assert exercises == {"mmd2_unbiased", "proxy_a_distance"}
     direct, anywhere = dependent_cells(nb, exercises)
-    errors, _ = execute(edition_python, nb, tmp_path)
+    nb.cells.append(nbformat.v4.new_code_cell(STUB_CHECK))
+    errors, printed = execute(edition_python, nb, tmp_path)
     independent = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and i not in anywhere]
     assert {i: errors[i] for i in independent if errors[i]} == {}, "cells that need no exercise failed"
     for i in direct:
         assert errors[i] and errors[i][0].startswith("NotImplementedError"), (i, errors[i])
     assert len(direct) >= 3
-    # The library's reference calls the learner's mmd2_unbiased, which is nbgrader's stub until it is solved.
-    assert errors[-1] and errors[-1][0] == "NotImplementedError: ", errors[-1]
+    # The library's reference calls the learner's mmd2_unbiased (nbgrader's stub until it is solved); with
+    # none defined, it says where the exercise is.
+    assert printed.splitlines() == [
+        "LIBRARY WITH THE LEARNER'S STUB: ",
+        "LIBRARY WITHOUT: mmd2_unbiased is exercise 1 of notebooks/01-domain-shift/domain_shift.ipynb: solve it "
+        "there. The student edition of tlcourse has no reference answer; once your mmd2_unbiased is defined in the "
+        "notebook that runs, the library uses yours.",
+    ], printed
 
 
 def with_solutions(released_nb: nbformat.NotebookNode, source: Path) -> nbformat.NotebookNode:
