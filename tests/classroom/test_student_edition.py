@@ -45,6 +45,7 @@ BOILERPLATE = {
     "rng = np.random.default_rng(seed)",
     "p.requires_grad_(False)",
     "p.requires_grad_(True)",
+    "k = probs.shape[1]",
 }
 
 
@@ -179,7 +180,10 @@ def test_a_reference_stub_calls_the_learners_function_of_that_name(monkeypatch):
 
     answer.__module__ = "__main__"
     monkeypatch.setattr(__main__, "answer", answer, raising=False)
-    assert learner_solution("answer", "exercise 1", {"x": 3.0, "scale": 2.0, "extra": None}) == 6.0
+    # An option of the reference that the learner's does not take: left out at its default, else refused.
+    assert learner_solution("answer", "exercise 1", {"x": 3.0, "scale": 2.0, "soft": False}, {"soft": False}) == 6.0
+    with pytest.raises(NotImplementedError, match=r"sets soft=True, an option .* your answer \(exercise 1\)"):
+        learner_solution("answer", "exercise 1", {"x": 3.0, "scale": 2.0, "soft": True}, {"soft": False})
 
     def renamed(a, b):
         return a - b

@@ -84,7 +84,10 @@ EXERCISES: dict[str, Exercise] = {
         ("tlcourse/library/modules/entropies.py:entropy",),
     ),
     # Chapter 4.
-    "estimate_label_shift_bbse": Exercise(CH4, (f"{LABEL_SHIFT}:estimate_label_shift_bbse",)),
+    # BBSE's confusion matrix is half its answer (the hidden tests switch both off).
+    "estimate_label_shift_bbse": Exercise(
+        CH4, (f"{LABEL_SHIFT}:estimate_label_shift_bbse",), (f"{LABEL_SHIFT}:confusion_matrix",)
+    ),
     "em_update": Exercise(CH4, (f"{LABEL_SHIFT}:em_update",)),
     "h_score": Exercise(CH4, (f"{METRICS}:h_score",)),
     # Chapter 5.
@@ -201,6 +204,15 @@ def _parameters(node: ast.FunctionDef) -> list[str]:
     return [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
 
 
+def _defaults(node: ast.FunctionDef) -> dict[str, ast.expr]:
+    """The parameters with a default, and the default's expression."""
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    found = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults) :]], args.defaults))
+    found.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+    return found
+
+
 def stub_source(source: str, stubs: dict[str, tuple[str, str, str]]) -> str:
     """``source`` with the body of each function of ``stubs`` replaced: ``{qualname: (kind, name, exercise)}``.
 
@@ -218,10 +230,11 @@ def stub_source(source: str, stubs: dict[str, tuple[str, str, str]]) -> str:
         indent = " " * node.body[-1].col_offset
         if kind == "reference":
             arguments = ", ".join(f"{p!r}: {p}" for p in _parameters(node))
+            defaults = ", ".join(f"{p!r}: {ast.unparse(d)}" for p, d in _defaults(node).items())
             body = [
                 "from tlcourse.library.exercises import learner_solution\n",
                 "\n",
-                f"return learner_solution({name!r}, {exercise!r}, {{{arguments}}})\n",
+                f"return learner_solution({name!r}, {exercise!r}, {{{arguments}}}, {{{defaults}}})\n",
             ]
         else:
             body = [

@@ -11,8 +11,20 @@ module: there the references are the course's own code.
 from __future__ import annotations
 
 import inspect
+import reprlib
 import sys
 from typing import Any
+
+_MISSING = object()
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    if default is _MISSING:
+        return False
+    try:
+        return bool(value is default or value == default)
+    except Exception:  # a tensor, say: compared with a literal default it is not the default
+        return False
 
 
 def learner_function(name: str) -> Any:
@@ -31,11 +43,15 @@ def learner_function(name: str) -> Any:
     return found if callable(found) else None
 
 
-def learner_solution(name: str, exercise: str, arguments: dict[str, Any]) -> Any:
+def learner_solution(
+    name: str, exercise: str, arguments: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> Any:
     """Call the learner's ``name`` with the reference's ``arguments`` (its parameters, by name).
 
-    Arguments the learner's function does not take are left out (a reference may have options the
-    exercise does not ask for); when the learner renamed the parameters, they are passed by position.
+    An argument the learner's function does not take is left out when it has the reference's default
+    (``defaults``: a reference may have options the exercise does not ask for); a call that sets such an
+    option raises, rather than quietly doing something else. When the learner renamed the parameters,
+    they are passed by position.
 
     Raises:
         NotImplementedError: no cell of the running notebook defines ``name`` yet; the message names
@@ -54,7 +70,16 @@ def learner_solution(name: str, exercise: str, arguments: dict[str, Any]) -> Any
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         return function(**arguments)
     named = {key: value for key, value in arguments.items() if key in parameters}
-    if all(p.name in named for p in parameters.values() if p.default is p.empty and p.kind is not p.VAR_POSITIONAL):
+    renamed = not all(
+        p.name in named for p in parameters.values() if p.default is p.empty and p.kind is not p.VAR_POSITIONAL
+    )
+    for key, value in arguments.items():
+        if not renamed and key not in parameters and not _is_default(value, (defaults or {}).get(key, _MISSING)):
+            raise NotImplementedError(
+                f"this call of {name} sets {key}={reprlib.repr(value)}, an option of the full course's reference "
+                f"that your {name} ({exercise}) does not take; the cells that need it run with the full course."
+            )
+    if not renamed:
         return function(**named)
     positional = [p for p in parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return function(*list(arguments.values())[: len(positional)])
