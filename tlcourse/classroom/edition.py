@@ -134,7 +134,10 @@ def graded_exercises(root: Path) -> dict[str, tuple[str, int]]:
 
 
 def exercise_label(root: Path, grade_id: str) -> str:
-    notebook, number = graded_exercises(root)[grade_id]
+    """The exercise's name for messages ("exercise N of notebooks/...ipynb"), as the course at ``root`` numbers it."""
+    if grade_id not in (graded := graded_exercises(root)):  # a course without this exercise's chapter
+        return f"the exercise {grade_id} of {EXERCISES[grade_id].notebook}"
+    notebook, number = graded[grade_id]
     return f"exercise {number} of {notebook}"
 
 
@@ -356,9 +359,16 @@ def write_edition(course: Path, release: Path, folder: Path, repository: Path = 
     released chapter goes in. The package, its pyproject and docs come from ``repository``. Returns the
     stubbed definitions.
     """
-    problems = check_exercise_table(course, repository)
+    # Entries whose definition is gone would leave an answer in: stop. A course of other notebooks (--root)
+    # may hold fewer of the table's exercises, or exercises of its own that the library has no answer to.
+    problems = check_exercise_table(REPOSITORY, repository)
     if problems:
         raise ValueError("the student edition's table of exercises is out of date: " + "; ".join(problems))
+    if unknown := sorted(set(graded_exercises(course)) - set(EXERCISES)):
+        print(
+            f"note: the exercises {unknown} have no entry in tlcourse/classroom/edition.py's EXERCISES: the student "
+            "edition stubs nothing for them (add an entry if the library holds their answers)"
+        )
     chapters = sorted(
         p.name for p in release.iterdir() if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.ipynb"))
     )
