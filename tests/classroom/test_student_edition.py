@@ -320,6 +320,11 @@ def test_the_edition_installs_in_a_fresh_environment_and_imports(edition_python,
         [edition_python, "-m", "tlcourse", "grade", "release"], capture_output=True, text=True, cwd=tmp_path, env=env()
     )
     assert cli.returncode == 2 and "for instructors, and this is the student edition" in cli.stderr
+    for learners in (["expected"], ["data", "list"]):
+        ok = subprocess.run(
+            [edition_python, "-m", "tlcourse", *learners], capture_output=True, text=True, cwd=tmp_path, env=env()
+        )
+        assert ok.returncode == 0 and ok.stdout, ok.stderr
 
 
 RUN_NOTEBOOK = """
