@@ -35,8 +35,8 @@ import nbformat
 
 EDITION_FOLDER = "student-edition"
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
-# The instructor's parts of the package: they never go to students.
 REPOSITORY = Path(__file__).resolve().parents[2]  # holds tlcourse/, pyproject.toml and docs/
+# The instructor's parts of the package: they never go to students.
 INSTRUCTOR_ONLY = (
     "classroom/instructor.py",
     "classroom/benchmark.py",
