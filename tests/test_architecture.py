@@ -25,7 +25,17 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "tlcourse"
 
 # A module may import a module of its own rank or of a lower one, never a higher one.
 SHELVES = {"library": 0, "experiments": 1, "classroom": 2}
-LIBRARY_LAYERS = {"data": 0, "models": 1, "modules": 2, "methods": 3, "train": 4, "metrics": 4, "plots": 5}
+# `exercises` is what the student edition's stubs call (tlcourse.classroom.edition): below every layer.
+LIBRARY_LAYERS = {
+    "exercises": 0,
+    "data": 0,
+    "models": 1,
+    "modules": 2,
+    "methods": 3,
+    "train": 4,
+    "metrics": 4,
+    "plots": 5,
+}
 
 
 @dataclass(frozen=True)
@@ -333,7 +343,7 @@ def test_a_module_outside_the_shelves_and_layers_is_reported(tmp_path):
     root = fake_package(tmp_path, {"utils.py": "X = 1\n", "library/helpers.py": "Y = 2\n", "library/models.py": ""})
     assert architecture_problems(root)["modules outside the shelves"] == [
         "tlcourse.library.helpers: on no layer of the library; put it in "
-        "data, models, modules, methods, train, metrics, plots",
+        "exercises, data, models, modules, methods, train, metrics, plots",
         "tlcourse.utils: on no shelf; put it in library, experiments, classroom (docs/architecture.md)",
     ]
 

@@ -8,6 +8,7 @@ that may import every shelf.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shlex
 import sys
@@ -120,7 +121,17 @@ def _course(args: argparse.Namespace) -> int:
     )
 
 
+def _instructors_only(command: str) -> None:
+    """Stop with a clear message where the instructor's tools are left out (the student edition)."""
+    if importlib.util.find_spec("tlcourse.classroom.instructor") is None:
+        raise ValueError(
+            f"`python -m tlcourse {command}` is for instructors, and this is the student edition of tlcourse, "
+            "which leaves the instructor's tools out: run it in the full course repository."
+        )
+
+
 def _benchmark(args: argparse.Namespace) -> int:
+    _instructors_only("benchmark")
     from tlcourse.classroom.benchmark import run_benchmark
     from tlcourse.library.data.store.writable import check_writable_folder
 
@@ -138,6 +149,7 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    _instructors_only(f"grade {args.action}")
     if args.action == "export" and args.folder != "":  # before nbgrader loads
         from tlcourse.library.data.store.writable import check_writable_file
 

@@ -31,6 +31,7 @@ from nbformat import NotebookNode
 from nbgrader import utils as nbgrader_utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 
+from tlcourse.classroom.edition import build_student_edition
 from tlcourse.classroom.errors import GradingError
 from tlcourse.library.data.store.download import terminate_cleanly
 from tlcourse.library.data.store.writable import check_writable_folder
@@ -314,9 +315,11 @@ def _fail(what: str, result: dict) -> str:
 
 
 def release(api, chapters: list[str] | None = None) -> list[Path]:
-    """Write the student version of each chapter into ``release/<chapter>/``.
+    """Write the student version of each chapter into ``release/<chapter>/``, then the student edition.
 
     nbgrader deletes the old release before it writes the new one: if it fails, the old one is put back.
+    The student edition, ``release/student-edition/`` (`tlcourse.classroom.edition`), holds every released
+    chapter; it is written beside the old one and renamed into place, so a failure keeps the old one.
     """
     written = []
     for chapter in _check_chapters(api, chapters):
@@ -340,6 +343,9 @@ def release(api, chapters: list[str] | None = None) -> list[Path]:
             shutil.rmtree(backup, ignore_errors=True)
         written += sorted(folder.glob("*.ipynb"))
         print(f"released {chapter}: {', '.join(p.name for p in folder.glob('*.ipynb'))} -> {folder}")
+    root = Path(api.coursedir.root)
+    edition = build_student_edition(root, root / api.coursedir.release_directory)
+    print(f"student edition (publish this folder as the students' repository) -> {edition}")
     return written
 
 
