@@ -171,8 +171,10 @@ def test_a_stub_keeps_the_signature_and_docstring_and_names_the_exercise():
         namespace["Layer"].forward(None, 1.0)
 
 
-def test_a_reference_stub_calls_the_learners_function_of_that_name(monkeypatch):
+def test_a_reference_stub_calls_the_learners_function_of_that_name(monkeypatch, tmp_path):
     import __main__
+
+    monkeypatch.chdir(tmp_path)  # no saved notebook of the exercise's chapter around
     from tlcourse.library.exercises import learner_solution
 
     def answer(x, scale):  # the learner's, as a notebook defines it
@@ -197,6 +199,36 @@ def test_a_reference_stub_calls_the_learners_function_of_that_name(monkeypatch):
     monkeypatch.setattr(__main__, "h_score", h_score, raising=False)
     with pytest.raises(NotImplementedError, match="h_score is exercise 3"):
         learner_solution("h_score", "exercise 3 of notebooks/04-label-shift/label_shift.ipynb", {})
+
+
+def test_a_stub_in_another_chapter_runs_the_learners_saved_solution(tmp_path, monkeypatch):
+    """Chapter 4 (TENT) needs chapter 3's entropy_loss: the learner's, from their saved chapter-3 notebook."""
+    from tlcourse.library.exercises import learner_solution
+
+    exercise = "exercise 3 of notebooks/03-dann/dann.ipynb"
+    saved = tmp_path / "notebooks" / "03-dann" / "dann.ipynb"
+    saved.parent.mkdir(parents=True)
+    (tmp_path / "notebooks" / "04-label-shift").mkdir()
+
+    def save(solution: str) -> None:
+        cells = [
+            nbformat.v4.new_code_cell("%matplotlib inline\nimport math\nSECRET = 1"),
+            nbformat.v4.new_code_cell("def entropy_loss(logits):\n" + solution),
+            nbformat.v4.new_code_cell("raise RuntimeError('later cells never run')"),
+        ]
+        nbformat.write(nbformat.v4.new_notebook(cells=cells), saved)
+
+    save("    return math.fsum(logits) + 0.5\n")
+    monkeypatch.chdir(tmp_path / "notebooks" / "04-label-shift")
+    assert learner_solution("entropy_loss", exercise, {"logits": [1.0, 2.0]}) == 3.5  # its imports ran, SECRET not
+    save("    # YOUR CODE HERE\n    raise NotImplementedError()\n")
+    with pytest.raises(NotImplementedError, match="your saved notebook still has its stub"):
+        learner_solution("entropy_loss", exercise, {"logits": [1.0]})
+    # In the exercise's own notebook, only what has run counts: the saved copy is not used.
+    save("    return 0.0\n")
+    monkeypatch.chdir(saved.parent)
+    with pytest.raises(NotImplementedError, match="entropy_loss is exercise 3 of notebooks/03-dann/dann.ipynb"):
+        learner_solution("entropy_loss", exercise, {"logits": [1.0]})
 
 
 # ------------------------------------------------------------------------------------ the edition
@@ -426,7 +458,7 @@ def test_with_the_stubs_chapter_1_runs_but_what_needs_an_exercise(edition, editi
         "LIBRARY WITH THE LEARNER'S STUB: ",
         "LIBRARY WITHOUT: mmd2_unbiased is exercise 1 of notebooks/01-domain-shift/domain_shift.ipynb: solve it "
         "there. The student edition of tlcourse has no reference answer; once your mmd2_unbiased is defined in the "
-        "notebook that runs, the library uses yours.",
+        "notebook that runs (or saved in that notebook, for another chapter's), the library uses yours.",
     ], printed
 
 

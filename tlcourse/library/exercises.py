@@ -10,12 +10,16 @@ module: there the references are the course's own code.
 
 from __future__ import annotations
 
+import ast
 import inspect
+import json
 import reprlib
 import sys
+from pathlib import Path
 from typing import Any
 
 _MISSING = object()
+_SAVED: dict[tuple[str, str, float], Any] = {}  # (notebook, name, its mtime) -> the function defined there
 
 
 def _is_default(value: Any, default: Any) -> bool:
@@ -43,6 +47,66 @@ def learner_function(name: str) -> Any:
     return found if callable(found) else None
 
 
+def _saved_notebook(exercise: str) -> Path | None:
+    """The learner's copy of the exercise's notebook ("exercise N of notebooks/<chapter>/<name>.ipynb"),
+    looked for from the working folder (a kernel runs in its notebook's folder) and the folders above it."""
+    relative = exercise.partition(" of ")[2]
+    if not relative.endswith(".ipynb"):
+        return None
+    here = Path.cwd()
+    for base in (here, *here.parents):
+        if (base / relative).is_file():
+            return base / relative
+    return None
+
+
+def _code(source: str) -> str:
+    """A cell's Python, without IPython's ``%`` and ``!`` lines."""
+    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+
+
+def saved_solution(name: str, exercise: str) -> Any:
+    """The learner's ``name`` from their saved notebook of ``exercise``, for a notebook of another chapter.
+
+    The cell that defines ``name`` runs in a namespace of its own, after the imports of the cells above it
+    (nothing else of that notebook runs). None when the notebook or the definition is not found.
+    """
+    path = _saved_notebook(exercise)
+    if path is None or path.parent.resolve() == Path.cwd().resolve():  # the running notebook's own: not saved
+        return None
+    top = name.split(".")[0]
+    key = (str(path), name, path.stat().st_mtime)
+    if key not in _SAVED:
+        try:
+            cells = [c for c in json.loads(path.read_text()).get("cells", []) if c.get("cell_type") == "code"]
+        except (OSError, ValueError):
+            return None
+        imports: list[str] = []
+        found = None
+        for cell in cells:
+            source = "".join(cell.get("source", []))
+            try:
+                tree = ast.parse(_code(source))
+            except SyntaxError:
+                continue
+            if any(isinstance(n, ast.FunctionDef | ast.ClassDef) and n.name == top for n in tree.body):
+                found = _code(source)
+                break
+            imports += [ast.unparse(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+        if found is None:
+            return None
+        namespace: dict[str, Any] = {"__name__": "__main__"}
+        exec(compile("\n".join([*imports, found]), str(path), "exec"), namespace)  # the learner's own code
+        _SAVED[key] = namespace
+        print(f"tlcourse: {name} is your solution of {exercise}, as saved", file=sys.stderr)
+    found = _SAVED[key]
+    for part in name.split("."):
+        found = inspect.getattr_static(found, part, None) if not isinstance(found, dict) else found.get(part)
+        if isinstance(found, staticmethod | classmethod):
+            found = found.__func__
+    return found if callable(found) else None
+
+
 def learner_solution(
     name: str, exercise: str, arguments: dict[str, Any], defaults: dict[str, Any] | None = None
 ) -> Any:
@@ -58,11 +122,24 @@ def learner_solution(
             the exercise (``exercise``: "exercise N of notebooks/<chapter>/<notebook>.ipynb").
     """
     function = learner_function(name)
+    saved = function is None and (function := saved_solution(name, exercise)) is not None
     if function is None:
         raise NotImplementedError(
             f"{name} is {exercise}: solve it there. The student edition of tlcourse has no reference "
-            f"answer; once your {name} is defined in the notebook that runs, the library uses yours."
+            f"answer; once your {name} is defined in the notebook that runs (or saved in that notebook, "
+            "for another chapter's), the library uses yours."
         )
+    try:
+        return _call(function, name, exercise, arguments, defaults)
+    except NotImplementedError as error:
+        if saved and not str(error):  # the released stub, unchanged: nbgrader's `raise NotImplementedError()`
+            raise NotImplementedError(
+                f"{name} is {exercise}: your saved notebook still has its stub; solve it there and save it."
+            ) from None
+        raise
+
+
+def _call(function: Any, name: str, exercise: str, arguments: dict[str, Any], defaults: dict[str, Any] | None) -> Any:
     try:
         parameters = inspect.signature(function).parameters
     except (TypeError, ValueError):
