@@ -227,7 +227,7 @@ def test_a_stub_in_another_chapter_runs_the_learners_saved_solution(tmp_path, mo
     # In the exercise's own notebook, only what has run counts: the saved copy is not used.
     save("    return 0.0\n")
     monkeypatch.chdir(saved.parent)
-    with pytest.raises(NotImplementedError, match="entropy_loss is exercise 3 of notebooks/03-dann/dann.ipynb"):
+    with pytest.raises(NotImplementedError, match=r"entropy_loss is exercise 3 of notebooks/03-dann/dann\.ipynb"):
         learner_solution("entropy_loss", exercise, {"logits": [1.0]})
 
 
