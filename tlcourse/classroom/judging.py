@@ -105,6 +105,30 @@ def hidden_test(
     judge(got)
 
 
+def compare(
+    got: Mapping[str, np.ndarray], expected: Mapping[str, Any], *, atol: float, rtol: float = 1e-4, what: str
+) -> None:
+    """Assert that every entry of ``expected`` (the reference's outputs, any `to_data` value) came back in
+    ``got`` (the probe's) with its shape and within ``atol + rtol * |expected|``; the message names the entry."""
+    for key, want in to_data(expected).items():
+        label = f"{what} ({key})" if key else what
+        if key not in got:
+            raise AssertionError(f"{label}: nothing came back for it")
+        mine = np.asarray(got[key])
+        if mine.dtype.kind not in "biuf" or want.dtype.kind not in "biuf":
+            if mine.tolist() != want.tolist():
+                raise AssertionError(f"{label}: got {mine.tolist()!r}, expected {want.tolist()!r}")
+            continue
+        if mine.shape != want.shape:
+            raise AssertionError(f"{label}: got shape {mine.shape}, expected {want.shape}")
+        if not np.allclose(mine.astype(np.float64), want.astype(np.float64), atol=atol, rtol=rtol):
+            shown = {"threshold": 8, "precision": 6}
+            raise AssertionError(
+                f"{label}: got {np.array2string(mine, **shown)}, expected {np.array2string(want, **shown)} "
+                f"(within {atol})"
+            )
+
+
 def _hidden_test_call(tree: ast.Module) -> ast.Call | None:
     for node in tree.body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
@@ -129,10 +153,7 @@ def judge_of(region: str) -> Callable[[dict[str, np.ndarray]], None] | None:
     if not isinstance(argument, ast.Name):
         return None
     tree.body = [
-        node
-        for node in tree.body
-        if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))
-        and not (isinstance(node, ast.ImportFrom) and node.module == __name__)
+        node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))
     ]
     namespace: dict[str, Any] = {"__name__": "tlcourse_hidden_judge"}
     exec(compile(tree, "<hidden test judge>", "exec"), namespace)  # the instructor's own code, from the gradebook

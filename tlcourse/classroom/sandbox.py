@@ -189,6 +189,7 @@ def bwrap_command(bwrap: str, private: Path, package: Path, inner: list[str]) ->
     args += ["--setenv", "PYTHONPATH", COURSE_MOUNT, "--setenv", "PYTHONNOUSERSITE", "1"]
     args += ["--setenv", "HOME", str(private / "work"), "--setenv", "TMPDIR", "/tmp"]
     args += ["--setenv", "MPLCONFIGDIR", "/tmp/matplotlib", "--setenv", PROBE_DIR_ENV, str(private / "probe")]
+    args += ["--remount-ro", "/"]  # the sandbox's own root folder too: only /tmp and the private folder take writes
     return [*args, "--", *inner]
 
 
