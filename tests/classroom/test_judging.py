@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import pickle
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -87,7 +89,7 @@ def test_in_the_tutorial_both_halves_run_here(monkeypatch, tmp_path):
     assert judging.read_probe(tmp_path, "test_square")["1.0"] == 2.0
 
 
-JUDGED_CHAPTERS = ["01-domain-shift"]  # the chapters whose hidden tests are in probe/judge form
+JUDGED_CHAPTERS = sorted(p.name for p in (Path(__file__).resolve().parents[2] / "notebooks").glob("0*"))
 
 
 @pytest.mark.parametrize("chapter", JUDGED_CHAPTERS)
@@ -100,5 +102,10 @@ def test_every_hidden_region_is_judged_in_the_grader(chapter):
         region = "\n".join(hidden_regions(cell.source)[1])
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         assert judging.judges(region), f"{grade_id}: its hidden region does not call hidden_test"
-        assert f'hidden_test("{grade_id}",' in region, f"{grade_id}: hidden_test is not given this cell's grade id"
+        (call,) = [
+            n
+            for n in ast.walk(ast.parse(textwrap.dedent(region)))
+            if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "hidden_test"
+        ]
+        assert ast.literal_eval(call.args[0]) == grade_id, f"{grade_id}: hidden_test is not given this cell's grade id"
         assert judging.judge_of(region) is not None, f"{grade_id}: no judge"

@@ -40,7 +40,10 @@ STUDENT_EDITION = Path("release") / "student-edition"
 COURSE_MOUNT = "/opt/tlcourse-student"  # where the sandbox sees the student's tlcourse (on its PYTHONPATH)
 CGROUP_V1 = Path("/sys/fs/cgroup/memory")
 CGROUP_V2 = Path("/sys/fs/cgroup")
-PASSED_ENV = ("LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND", "TZ")
+# What the kernel inherits of the grader's environment (no more: it may hold secrets). nbgrader sets
+# NBGRADER_EXECUTION, by which the notebooks train on their grading budget.
+PASSED_ENV = ("LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND")
+PASSED_ENV += ("NBGRADER_EXECUTION", "TLCOURSE_PROFILE")
 
 
 def bwrap_path() -> str | None:
@@ -249,7 +252,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         if cwd:
             self.copy_into_work(Path(cwd))
         kw["cwd"] = str(self.private / "work")
-        return await super()._async_pre_start_kernel(**kw)
+        command, kw = await super()._async_pre_start_kernel(**kw)
+        # Interrupt by a message on the control channel (the kernel then signals itself): a SIGINT to the
+        # process group would reach bubblewrap too, which dies of it, and takes the kernel with it.
+        self.kernel_spec.interrupt_mode = "message"
+        return command, kw
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
