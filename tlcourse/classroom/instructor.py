@@ -168,11 +168,15 @@ class ResilientExecute(Execute):
         return any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs)
 
     def _responsive(self) -> bool:
+        # nbclient's wait_for_reply takes its time limit from self.timeout (it had been given a `timeout`
+        # argument it does not take, so that every interrupted kernel was taken for a stuck one).
+        saved, self.timeout = self.timeout, self.responsive_seconds
         try:
-            self.wait_for_reply(self.kc.kernel_info(), timeout=self.responsive_seconds)
-            return True
+            return self.wait_for_reply(self.kc.kernel_info()) is not None
         except Exception:  # any failure to answer means unresponsive
             return False
+        finally:
+            self.timeout = saved
 
     def _record_error(self, cell: NotebookNode, name: str, message: str) -> None:
         self.log.warning("%s in cell %s: %s", name, cell.metadata.get("nbgrader", {}).get("grade_id", "?"), message)
