@@ -35,7 +35,7 @@ def square_judge(got):
         assert float(got[str(x)]) == x * x, f"square({x}) gave {float(got[str(x)])}"
 
 
-hidden_test("test_square", square_probe, square_judge)
+checked = hidden_test("test_square", square_probe, square_judge)
 """
 
 

@@ -89,6 +89,10 @@ ON_HALF = {
         "builtins.abs = lambda x: 0.0\n"
     ),
     "swallows-errors": "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n",
+    # nbgrader reads a number shown as a graded cell's result as its score: show 3 after every later cell.
+    "claims-partial-credit": (
+        "get_ipython().events.register('post_run_cell', lambda *a: get_ipython().displayhook(3.0))\n"
+    ),
     # Rewrites whatever probe file appears, from a thread, with the values of a correct answer it cannot know:
     # zeros here, the best a forger can do without the reference.
     "forges-probe-files": (
@@ -399,3 +403,14 @@ def test_a_submission_has_a_time_cap(tmp_path):
     assert score_of(root, "slow") == 3, proc.stdout[-2000:]
     assert seconds < 90 + 30, f"the submission ran {seconds:.0f} s under a cap of 90 s"
     assert "The submission used up its time limit" in outputs_of(root, "slow")
+
+
+def test_a_shown_number_is_no_partial_credit(course):
+    """The attack did show 3.0 in the graded cells (nbgrader would have read it as their score): as a plain
+    display, it earned nothing."""
+    root, _, _, _ = course
+    nb = nbformat.read(root / "autograded" / "claims-partial-credit" / CHAPTER / NOTEBOOK, as_version=4)
+    shown = [o for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") for o in c.outputs]
+    assert any(o.output_type == "display_data" and o.data.get("text/plain") == "3.0" for o in shown)
+    assert not any(o.output_type == "execute_result" for o in shown)
+    assert score_of(root, "claims-partial-credit") <= score_of(root, "half")

@@ -129,9 +129,21 @@ class ResilientExecute(Execute):
             # What an earlier cell (or the previous run) left under this name is not this cell's probe.
             (self.km.probe_dir / f"{grade_id}.npz").unlink(missing_ok=True)
         cell, resources = self._execute(cell, resources, index)
+        if nbgrader_utils.is_grade(cell):
+            self._no_partial_credit(cell)
         if judged and not any(o.get("output_type") == "error" for o in cell.outputs):
             self._judge(cell, grade_id)
         return cell, resources
+
+    @staticmethod
+    def _no_partial_credit(cell: NotebookNode) -> None:
+        """nbgrader takes a number shown as a graded cell's result for its score, even when an error comes
+        after it; student code can show one (``get_ipython().displayhook(3)``). The course's test cells show
+        no result: whatever result a graded cell shows becomes a plain display, worth nothing."""
+        for output in cell.outputs:
+            if output.get("output_type") == "execute_result":
+                output["output_type"] = "display_data"
+                output.pop("execution_count", None)
 
     def _judge(self, cell: NotebookNode, grade_id: str) -> None:
         try:

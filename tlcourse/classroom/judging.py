@@ -8,7 +8,7 @@ A graded cell's hidden region holds imports, function definitions (the hidden in
     def mmd_judge(got):     # `got`: what the probe returned, as numpy arrays; raises AssertionError
         assert_close(float(got["case 1"]), reference(xs, ys, bandwidth=0.5).item(), ...)
 
-    hidden_test("test_mmd2_unbiased", mmd_probe, mmd_judge)
+    checked = hidden_test("test_mmd2_unbiased", mmd_probe, mmd_judge)
 
 The judge imports what it uses itself: in the grader, only the region's imports and definitions exist.
 
@@ -82,8 +82,11 @@ def hidden_test(
     probe: Callable[[], Mapping[str, Any]],
     judge: Callable[[dict[str, np.ndarray]], None],
     blocked: Iterable[Callable[..., Any]] = (),
-) -> None:
+) -> dict[str, np.ndarray]:
     """Run a hidden test: here (tutorial), or only its probe, handing back data (grading sandbox).
+
+    Returns what the probe handed back (a graded cell assigns it: ending in an expression, it would show
+    a value that nbgrader takes for partial credit).
 
     ``blocked``: reference functions switched off while the probe runs (`reference_blocked`). That is
     a courtesy for a course graded without its student edition, not a defence: with the student edition,
@@ -101,8 +104,9 @@ def hidden_test(
         part = target.with_suffix(".part")
         part.write_bytes(dumps(got))
         part.replace(target)
-        return
+        return got
     judge(got)
+    return got
 
 
 def compare(
@@ -131,7 +135,7 @@ def compare(
 
 def _hidden_test_call(tree: ast.Module) -> ast.Call | None:
     for node in tree.body:
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        if isinstance(node, (ast.Expr, ast.Assign)) and isinstance(node.value, ast.Call):
             func = node.value.func
             if (func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)) == "hidden_test":
                 return node.value
