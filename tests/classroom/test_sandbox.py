@@ -25,9 +25,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tlcourse.classroom import sandbox
+
+# Without the sandbox, the writer below would write into this checkout and the virtual environment.
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (apt-get install bubblewrap)"),
+    pytest.mark.skipif(sandbox.bwrap_path() is None, reason="needs bubblewrap (apt-get install bubblewrap)"),
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -191,14 +194,13 @@ def writes_for_the_next(root: Path) -> tuple[str, list[Path]]:
         root / "submitted" / "z-next" / CHAPTER / NOTEBOOK,
         root / "notebooks" / CHAPTER / NOTEBOOK,
         root / "release" / "student-edition" / "tlcourse" / "classroom" / "grading.py",
-        Path(sys.base_prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "os.py",
+        Path("/tmp/writer"),
     ]
     code = (
         "import os, tlcourse.classroom.grading as _g, tlcourse.classroom.judging as _j\n"
         "import tlcourse.library.metrics as _m\n"
         f"_targets = [_g.__file__, _j.__file__, _m.__file__, *{[str(p) for p in host_targets]!r},\n"
-        "            os.path.expanduser('~/.ipython/profile_default/startup/00-writer.py'),\n"
-        "            '/tmp/writer', '/usr/lib/w']\n"
+        "            os.path.expanduser('~/.ipython/profile_default/startup/00-writer.py')]\n"
         f"_patch = '\\n# {MARK}\\nimport torch, math\\ntorch.allclose = math.isclose = lambda *a, **k: True\\n'\n"
         "WRITTEN = []\n"
         "for _t in _targets:\n"
@@ -212,6 +214,22 @@ def writes_for_the_next(root: Path) -> tuple[str, list[Path]]:
         "print('WRITTEN:', WRITTEN)\n"
     )
     return code, host_targets
+
+
+def reached(paths: list[Path]) -> list[Path]:
+    """The files of ``paths`` on this machine that hold the writer's text."""
+    return [p for p in paths if p.is_file() and (MARK in (t := p.read_text(errors="replace")) or "WRITER" in t)]
+
+
+def undo_writes(paths: list[Path]) -> None:
+    """Should the sandbox ever fail, take the writer's text out of every file it reached on this machine."""
+    for path in reached(paths):
+        text = path.read_text(errors="replace")
+        kept = text[: text.index(f"\n# {MARK}")] if f"\n# {MARK}" in text else ""
+        if kept:
+            path.write_text(kept)
+        else:
+            path.unlink()
 
 
 def stub_edition(root: Path) -> None:
@@ -305,13 +323,17 @@ def course(tmp_path_factory):
     (inbox / "z-next").mkdir()  # graded after everyone else: must not profit from the writer
     nbformat.write(half, inbox / "z-next" / NOTEBOOK)
     steps["collect"] = grade(root, "collect", str(inbox))
+    check = subprocess.run([sandbox.bwrap_path(), "--ro-bind", "/", "/", "true"], capture_output=True, timeout=60)
+    assert check.returncode == 0, f"bubblewrap does not start here: {check.stderr!r}"
     everyone_else = [s for s in class_ if s != "z-next"]
     steps["autograde"] = grade(
         root, "autograde", "--jobs", "2", "--memory-mib", "2048", "--cell-timeout", "120", "--students", *everyone_else
     )
     steps["autograde-next"] = grade(root, "autograde", "--students", "z-next")
     steps["feedback"] = grade(root, "feedback")
-    return root, steps, {s: limit for s, (_, limit) in class_.items()} | {"z-next": 3}, host_targets
+    leaked = reached(host_targets)
+    undo_writes(host_targets)  # nothing to undo when the sandbox held; `leaked` says whether it did
+    return root, steps, {s: limit for s, (_, limit) in class_.items()} | {"z-next": 3}, leaked
 
 
 def test_every_step_succeeds(course):
@@ -349,12 +371,10 @@ def test_the_instructors_files_are_out_of_reach(course):
 
 def test_a_writer_changes_nothing_for_the_next_student(course):
     """Attack 5: every write lands in the writer's private, discarded folders, or fails."""
-    root, _, _, host_targets = course
+    root, _, _, leaked = course
     assert score_of(root, "a-writer") <= 3
     assert score_of(root, "z-next") == 3, "the next student's wrong MMD passed: the writer's patch reached it"
-    for path in host_targets:
-        assert not path.exists() or MARK not in path.read_text(errors="replace"), f"the writer changed {path}"
-    assert not Path("/tmp/writer").exists()
+    assert leaked == [], f"the writer changed {leaked}"
     # Inside the sandbox, only its private /tmp and home took the writes (paths there may look like the host's).
     written = outputs_of(root, "a-writer").split("WRITTEN:")[1].splitlines()[0]
     assert "/opt/tlcourse-student" not in written and sys.prefix not in written and str(REPO) not in written, written
