@@ -33,7 +33,6 @@ def workdir(tmp_path, monkeypatch):
         monkeypatch.setitem(registry.EXPERIMENTS, name, _work_started)
     monkeypatch.setattr(course, "run_course", _work_started)
     monkeypatch.setattr(instructor, "nbgrader_api", _work_started)
-    monkeypatch.setattr(instructor, "limit_memory", _work_started)
 
     work = tmp_path / "work"
     work.mkdir()
@@ -119,7 +118,7 @@ CASES = [
     # found by a hostile probe
     (["grade", "autograde", "--students"], ["--students", "at least one name"]),
     (["grade", "feedback", "--students", "nobody"], ["--students is for `grade autograde`"]),
-    (["grade", "feedback", "--cell-timeout", "5"], ["--cell-timeout and --memory-mib are for `grade autograde`"]),
+    (["grade", "feedback", "--cell-timeout", "5"], ["--memory-mib and --jobs are for `grade autograde`"]),
     (["grade", "export", ""], ["an empty path"]),
     (["grade", "release", "somewhere"], ["`grade release` takes no folder or file"]),
     (["grade", "export", "x" * 300 + ".csv"], ["grade export", "bytes long", "another path"]),

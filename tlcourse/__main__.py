@@ -158,8 +158,11 @@ def _grade(args: argparse.Namespace) -> int:
             raise ValueError(f"grade export: {path} exists; give another path, or --force to replace it.")
     if args.students is not None and (args.action != "autograde" or not args.students):
         raise ValueError("--students is for `grade autograde` and needs at least one name: --students alice bob")
-    if args.action != "autograde" and (args.cell_timeout or args.memory_mib):
-        raise ValueError(f"--cell-timeout and --memory-mib are for `grade autograde`, not `grade {args.action}`.")
+    if args.action != "autograde" and (args.cell_timeout or args.memory_mib or args.submission_timeout or args.jobs):
+        raise ValueError(
+            "--cell-timeout, --submission-timeout, --memory-mib and --jobs are for `grade autograde`, "
+            f"not `grade {args.action}`."
+        )
     if args.folder == "" or (args.folder and args.action not in ("collect", "export")):
         raise ValueError(
             f"`grade {args.action}` takes no folder or file"
@@ -175,15 +178,18 @@ def _grade(args: argparse.Namespace) -> int:
     from tlcourse.classroom import instructor
 
     instructor.check_course_root(args.root)
-    if args.action == "autograde":
-        instructor.limit_memory(args.memory_mib or instructor.DEFAULT_MEMORY_MIB)
-    api = instructor.nbgrader_api(args.root, cell_timeout=args.cell_timeout or instructor.DEFAULT_CELL_TIMEOUT)
+    api = instructor.nbgrader_api(
+        args.root,
+        cell_timeout=args.cell_timeout or instructor.DEFAULT_CELL_TIMEOUT,
+        memory_mib=args.memory_mib or instructor.DEFAULT_MEMORY_MIB,
+        submission_timeout=args.submission_timeout or instructor.DEFAULT_SUBMISSION_TIMEOUT,
+    )
     if args.action == "release":
         instructor.release(api, args.chapters)
     elif args.action == "collect":
         instructor.collect(api, Path(args.folder), force=args.force)
     elif args.action == "autograde":
-        rows = instructor.autograde(api, args.chapters, args.students, regrade=args.regrade)
+        rows = instructor.autograde(api, args.chapters, args.students, regrade=args.regrade, jobs=args.jobs or 1)
         return 1 if any(r.error for r in rows) else 0
     elif args.action == "feedback":
         instructor.feedback(api, args.chapters)
@@ -255,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     # Defaults live in tlcourse.classroom.instructor (not imported here: nbgrader is slow to import).
     p.add_argument("--cell-timeout", type=_positive_int, help="seconds one cell of student code may run (default 600)")
     p.add_argument("--memory-mib", type=_positive_int, help="memory one kernel may use, in MiB (default 4096)")
+    p.add_argument(
+        "--submission-timeout", type=_positive_int, help="seconds one submission may run in all (default 1800)"
+    )
+    p.add_argument("--jobs", type=_positive_int, help="autograde: submissions graded at once (default 1)")
     p.add_argument(
         "--force",
         action="store_true",

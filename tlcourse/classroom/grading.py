@@ -1,8 +1,9 @@
-"""Helpers that the notebooks' test cells call when nbgrader grades an exercise.
+"""Helpers that the notebooks' test cells call: number and tensor checks with messages for a learner.
 
-Students have `tlcourse` installed, so an exercise could be "solved" by calling the reference. The
-hidden tests therefore run the student's function with the reference switched off
-(`reference_blocked`), then compare against the reference with it switched back on.
+The visible tests run them in the student's kernel, where the student can change them: they teach, and
+decide nothing on their own. Hidden tests are judged in the grader (`tlcourse.classroom.judging`).
+`reference_blocked` switches reference functions off while a probe runs: a courtesy for a course graded
+without its student edition (whose `tlcourse` has no references at all), not a defence.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """The instructor's side: ``python -m tlcourse grade release|collect|autograde|feedback|export``.
 
 A thin layer over nbgrader's own API and gradebook, with what real classes need on top:
-- student code runs with a time limit per cell (``--cell-timeout``) and a memory limit per kernel
-  (``--memory-mib``, enforced with ``RLIMIT_DATA``, which every kernel inherits);
+- each submission's kernel runs in a sandbox (`tlcourse.classroom.sandbox`: bubblewrap, no network, no course
+  files) under a memory cap that counts all its memory (``--memory-mib``), a time limit per cell
+  (``--cell-timeout``) and one per submission (``--submission-timeout``);
+- hidden tests are judged here, in the grader, on what the sandbox hands back (`tlcourse.classroom.judging`);
+- ``--jobs N`` grades N submissions at once, each in a process of its own;
 - a cell that kills its kernel, or loops without answering an interrupt, costs that cell: the kernel is
   restarted, the cells before it are run again, and grading goes on (`ResilientExecute`);
 - one broken submission never stops the others; the run ends with a summary table.
@@ -16,7 +19,6 @@ import copy
 import csv
 import hashlib
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -30,7 +32,9 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader import utils as nbgrader_utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
+from traitlets import Integer, Unicode
 
+from tlcourse.classroom import judging, sandbox
 from tlcourse.classroom.edition import build_student_edition
 from tlcourse.classroom.errors import GradingError
 from tlcourse.library.data.store.download import terminate_cleanly
@@ -39,9 +43,14 @@ from tlcourse.library.data.store.writable import check_writable_folder
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "nbgrader_config.py"
 DEFAULT_CELL_TIMEOUT = 600
 DEFAULT_MEMORY_MIB = 4096
+DEFAULT_SUBMISSION_TIMEOUT = 1800
 KILLED_MESSAGE = (
     "The kernel died while this cell ran (the code exited Python, crashed it, or used more memory than "
     "the grading limit). The grader restarted the kernel, ran the cells above again, and went on."
+)
+OUT_OF_TIME_MESSAGE = (
+    "The submission used up its time limit before this cell: the cell was not run. Cells that loop or "
+    "wait cost their own time limit each; make every cell finish well within it."
 )
 HUNG_MESSAGE = (
     "This cell ran past the time limit and did not stop when interrupted. The grader restarted the "
@@ -50,18 +59,107 @@ HUNG_MESSAGE = (
 
 
 class ResilientExecute(Execute):
-    """nbgrader's Execute preprocessor, made to survive cells that kill or hang their kernel.
+    """nbgrader's Execute preprocessor, made to survive cells that kill or hang their kernel, in a sandbox.
 
     When a cell kills the kernel (or times out and ignores the interrupt), that cell gets an error
     output that says so, a fresh kernel replays the code cells above it (outputs untouched), and
     execution goes on with the next cell. So the culprit loses its own points, later cells run in the
     state they expect, and a dead kernel never lets a later test pass by default.
+
+    The kernel is a `sandbox.SandboxedKernelManager`'s. A graded cell whose hidden tests are in probe/judge
+    form (`judging`) passes only if, besides running without error, the judge of its hidden region (read
+    from the gradebook, run in this process) accepts what the probe handed back; else the cell gets an
+    error output with the judge's message. A submission has ``submission_timeout`` seconds in all: each cell
+    gets at most what is left, and cells after that are not run (an error output says why).
     """
 
     responsive_seconds = 10
+    memory_mib = Integer(DEFAULT_MEMORY_MIB, help="memory cap of each kernel, in MiB").tag(config=True)
+    submission_timeout = Integer(DEFAULT_SUBMISSION_TIMEOUT, help="seconds for a whole submission").tag(config=True)
+    course_root = Unicode("", help="the course folder (its student edition is the sandbox's tlcourse)").tag(config=True)
+
+    def create_kernel_manager(self):
+        self.km = sandbox.SandboxedKernelManager(kernel_name=self.kernel_name or "python3", config=self.config)
+        root = Path(self.course_root) if self.course_root else REPO_CONFIG.parent
+        self.km.settings = sandbox.SandboxSettings(course_root=root, memory_mib=self.memory_mib)
+        self._managers = [*getattr(self, "_managers", []), self.km]
+        return self.km
+
+    def preprocess(self, nb: NotebookNode, resources: dict, km=None):
+        self._deadline = time.monotonic() + self.submission_timeout
+        self._cell_timeout = self.timeout
+        self._trusted = self._trusted_regions(resources)
+        self._culprits = set()
+        self._managers = []
+        try:
+            return super().preprocess(nb, resources, km=km)
+        finally:
+            self.timeout = self._cell_timeout
+            for manager in self._managers:  # their kernels have ended: their cgroups and folders go too
+                manager.dispose()
+
+    @staticmethod
+    def _trusted_regions(resources: dict) -> dict[str, str]:
+        """grade id -> hidden region in probe/judge form, from the gradebook (the instructor's source cells)."""
+        ids = resources.get("nbgrader", {})
+        if not {"db_url", "notebook", "assignment"} <= set(ids):
+            return {}
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with Gradebook(ids["db_url"]) as gb:
+            try:
+                notebook = gb.find_notebook(ids["notebook"], ids["assignment"])
+            except MissingEntry:
+                return {}
+            regions = {cell.name: "\n".join(hidden_regions(cell.source)[1]) for cell in notebook.source_cells}
+        return {name: region for name, region in regions.items() if judging.judges(region)}
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
         self._culprits = getattr(self, "_culprits", set())
+        if cell.cell_type != "code":
+            return super().preprocess_cell(cell, resources, index)
+        left = getattr(self, "_deadline", float("inf")) - time.monotonic()
+        if left <= 1:
+            self._record_error(cell, "SubmissionTimeLimit", OUT_OF_TIME_MESSAGE)
+            return cell, resources
+        cell_timeout = getattr(self, "_cell_timeout", self.timeout)
+        self.timeout = int(min(cell_timeout or left, left))
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        judged = nbgrader_utils.is_grade(cell) and grade_id in getattr(self, "_trusted", {})
+        if judged:
+            # What an earlier cell (or the previous run) left under this name is not this cell's probe.
+            (self.km.probe_dir / f"{grade_id}.npz").unlink(missing_ok=True)
+        cell, resources = self._execute(cell, resources, index)
+        if nbgrader_utils.is_grade(cell):
+            self._no_partial_credit(cell)
+        if judged and not any(o.get("output_type") == "error" for o in cell.outputs):
+            self._judge(cell, grade_id)
+        return cell, resources
+
+    @staticmethod
+    def _no_partial_credit(cell: NotebookNode) -> None:
+        """nbgrader takes a number shown as a graded cell's result for its score, even when an error comes
+        after it; student code can show one (``get_ipython().displayhook(3)``). The course's test cells show
+        no result: whatever result a graded cell shows becomes a plain display, worth nothing."""
+        for output in cell.outputs:
+            if output.get("output_type") == "execute_result":
+                output["output_type"] = "display_data"
+                output.pop("execution_count", None)
+
+    def _judge(self, cell: NotebookNode, grade_id: str) -> None:
+        try:
+            got = judging.read_probe(self.km.probe_dir, grade_id)
+        except AssertionError as error:
+            verdict = f"AssertionError: {error}"
+        else:
+            verdict = judging.judge_outputs(self._trusted[grade_id], got)
+        if verdict:
+            name, _, message = verdict.partition(": ")
+            cell.outputs.append(
+                NotebookNode(output_type="error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
+            )
+
+    def _execute(self, cell: NotebookNode, resources: dict, index: int):
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
@@ -83,11 +181,15 @@ class ResilientExecute(Execute):
         return any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs)
 
     def _responsive(self) -> bool:
+        # nbclient's wait_for_reply takes its time limit from self.timeout (it had been given a `timeout`
+        # argument it does not take, so that every interrupted kernel was taken for a stuck one).
+        saved, self.timeout = self.timeout, self.responsive_seconds
         try:
-            self.wait_for_reply(self.kc.kernel_info(), timeout=self.responsive_seconds)
-            return True
+            return self.wait_for_reply(self.kc.kernel_info()) is not None
         except Exception:  # any failure to answer means unresponsive
             return False
+        finally:
+            self.timeout = saved
 
     def _record_error(self, cell: NotebookNode, name: str, message: str) -> None:
         self.log.warning("%s in cell %s: %s", name, cell.metadata.get("nbgrader", {}).get("grade_id", "?"), message)
@@ -258,15 +360,6 @@ class HideHiddenTests(NbGraderPreprocessor):  # nbgrader's base: enabled by defa
         return cell, resources
 
 
-def limit_memory(mib: int) -> None:
-    """Cap this process's data segment (heap and private mappings) at ``mib`` MiB; kernels inherit it."""
-    limit = mib * 1024 * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
-
-
 def check_course_root(root: Path | None) -> Path:
     """The course folder (default: the repository); a one-line error when it has no ``notebooks/`` of chapters."""
     folder = Path(root) if root is not None else REPO_CONFIG.parent
@@ -278,7 +371,13 @@ def check_course_root(root: Path | None) -> Path:
     return folder
 
 
-def nbgrader_api(root: Path | None = None, *, cell_timeout: int | None = None):
+def nbgrader_api(
+    root: Path | None = None,
+    *,
+    cell_timeout: int | None = None,
+    memory_mib: int | None = None,
+    submission_timeout: int | None = None,
+):
     """nbgrader's API with the repository's configuration, for a course at ``root`` (default: the repository)."""
     from nbgrader.apps import NbGraderAPI
     from traitlets.config.loader import PyFileConfigLoader
@@ -290,6 +389,11 @@ def nbgrader_api(root: Path | None = None, *, cell_timeout: int | None = None):
         config.Exchange.root = str(Path(root).resolve() / "exchange")
     if cell_timeout is not None:
         config.Execute.timeout = cell_timeout
+    if memory_mib is not None:
+        config.ResilientExecute.memory_mib = memory_mib
+    if submission_timeout is not None:
+        config.ResilientExecute.submission_timeout = submission_timeout
+    config.ResilientExecute.course_root = str(Path(root).resolve() if root is not None else REPO_CONFIG.parent)
     # nbgrader runs its `alembic` by name: make this environment's tools reachable.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     return NbGraderAPI(config=config)
@@ -641,15 +745,40 @@ def _submission_problems(api, chapter: str, student: str) -> list[str]:
     return [f"{nb.name} {problem}" for nb in sorted(folder.glob("*.ipynb")) if (problem := notebook_problem(nb))]
 
 
+def _api_settings(api) -> dict:
+    """What a worker process needs to build the same nbgrader API (`nbgrader_api`) as ``api``."""
+    config = api.config
+    return {
+        "root": str(api.coursedir.root),
+        "cell_timeout": config.Execute.get("timeout", DEFAULT_CELL_TIMEOUT),
+        "memory_mib": config.ResilientExecute.get("memory_mib", DEFAULT_MEMORY_MIB),
+        "submission_timeout": config.ResilientExecute.get("submission_timeout", DEFAULT_SUBMISSION_TIMEOUT),
+    }
+
+
+def _autograde_in_worker(settings: dict, chapter: str, student: str) -> tuple[dict, float]:
+    """One submission graded in a process of its own (``--jobs``): nbgrader's result and the seconds it took."""
+    api = nbgrader_api(Path(settings.pop("root")), **settings)
+    started = time.perf_counter()
+    result = api.autograde(chapter, student, force=True, create=True)
+    return {k: result.get(k) for k in ("success", "log", "error")}, time.perf_counter() - started
+
+
 def autograde(
-    api, chapters: list[str] | None = None, students: list[str] | None = None, *, regrade: bool = False
+    api,
+    chapters: list[str] | None = None,
+    students: list[str] | None = None,
+    *,
+    regrade: bool = False,
+    jobs: int = 1,
 ) -> list[GradeRow]:
     """Autograde every submission of each chapter; one failure never stops the others.
 
     ``students`` (default: all who submitted) must each have submitted at least one of the chapters
     (`check_students`): nothing is graded otherwise. A submission already graded, unchanged since, keeps
     its grade (nbgrader would overwrite it, manual marks included) unless ``regrade``. A notebook that is
-    empty or not a notebook is not handed to nbgrader: its row says what is wrong with it.
+    empty or not a notebook is not handed to nbgrader: its row says what is wrong with it. ``jobs`` > 1
+    grades that many submissions at once, each in a process of its own (they share the gradebook).
     """
     rows = []
     chapters = _check_chapters(api, chapters)
@@ -663,42 +792,70 @@ def autograde(
     ]
     if bad_names:
         raise ValueError("grade autograde: nothing was graded; " + "; ".join(sorted(set(bad_names))))
+    print(sandbox.describe(), flush=True)
+    todo: list[tuple[str, str, str, str, Path]] = []  # chapter, student, progress label, digest, stamp
     for chapter in chapters:
-        todo = [s for s in submitted_students(api, chapter) if not students or s in students]
-        for i, student in enumerate(todo, 1):
+        names = [s for s in submitted_students(api, chapter) if not students or s in students]
+        for i, student in enumerate(names, 1):
+            label = f"[{chapter} {i}/{len(names)}]"
             submitted = root / api.coursedir.submitted_directory / student / chapter
             stamp = root / api.coursedir.autograded_directory / student / chapter / GRADED_STAMP
             digest = submission_digest(submitted)
             if problems := _submission_problems(api, chapter, student):
-                print(f"[{chapter} {i}/{len(todo)}] {student}: not graded: {'; '.join(problems)}", flush=True)
+                print(f"{label} {student}: not graded: {'; '.join(problems)}", flush=True)
                 rows.append(GradeRow(student, chapter, 0.0, 0.0, [], note="ungradable: " + "; ".join(problems)))
                 continue
             if not regrade and stamp.is_file() and stamp.read_text().strip() == digest:
-                print(f"[{chapter} {i}/{len(todo)}] {student}: graded before, unchanged (--regrade grades it again)")
+                print(f"{label} {student}: graded before, unchanged (--regrade grades it again)")
                 row = _scores(api, chapter, student)
                 row.note = "unchanged since graded"
                 rows.append(row)
                 continue
-            print(f"[{chapter} {i}/{len(todo)}] autograding {student} ...", flush=True)
+            todo.append((chapter, student, label, digest, stamp))
+
+    def finish(chapter: str, student: str, digest: str, stamp: Path, result: dict, seconds: float) -> None:
+        if "KeyboardInterrupt" in (result.get("log") or "") + (result.get("error") or ""):
+            # nbgrader catches Ctrl-C inside a submission and goes on with the next: stop here instead.
+            raise KeyboardInterrupt
+        for line in (result.get("log") or "").splitlines():
+            # What happened to the student's code (timeouts, dead kernels), for the instructor's log.
+            if any(word in line for word in ("KernelDied", "KernelUnresponsive", "Timeout", "TimeLimit", "ERROR")):
+                print(f"    {student}: {line.strip()}")
+        row = _scores(api, chapter, student)
+        if result["success"]:
+            stamp.write_text(digest + "\n")
+        else:
+            row.error = _fail("autograde", result)
+        print(f"    {student}: {row.score:g}/{row.max_score:g} in {seconds:.1f} s", flush=True)
+        rows.append(row)
+
+    for _, _, _, _, stamp in todo:
+        stamp.unlink(missing_ok=True)  # from here until the new stamp, this grade is not to be trusted
+    if jobs <= 1 or len(todo) <= 1:
+        for chapter, student, label, digest, stamp in todo:
+            print(f"{label} autograding {student} ...", flush=True)
             started = time.perf_counter()
-            stamp.unlink(missing_ok=True)  # from here until the new stamp, this grade is not to be trusted
             result = api.autograde(chapter, student, force=True, create=True)
-            if "KeyboardInterrupt" in result.get("log", "") + result.get("error", ""):
-                # nbgrader catches Ctrl-C inside a submission and goes on with the next: stop here instead.
-                raise KeyboardInterrupt
-            for line in result.get("log", "").splitlines():
-                # What happened to the student's code (timeouts, dead kernels), for the instructor's log.
-                if any(word in line for word in ("KernelDied", "KernelUnresponsive", "Timeout", "ERROR")):
-                    print(f"    {line.strip()}")
-            row = _scores(api, chapter, student)
-            if result["success"]:
-                stamp.write_text(digest + "\n")
-            else:
-                row.error = _fail("autograde", result)
-            print(
-                f"    {student}: {row.score:g}/{row.max_score:g} in {time.perf_counter() - started:.1f} s", flush=True
-            )
-            rows.append(row)
+            finish(chapter, student, digest, stamp, result, time.perf_counter() - started)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        settings = _api_settings(api)
+        context = multiprocessing.get_context("spawn")  # a clean interpreter each: no state shared with this one
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {}
+            for chapter, student, label, digest, stamp in todo:
+                print(f"{label} autograding {student} ...", flush=True)
+                future = pool.submit(_autograde_in_worker, dict(settings), chapter, student)
+                futures[future] = (chapter, student, digest, stamp)
+            for future in as_completed(futures):
+                chapter, student, digest, stamp = futures[future]
+                try:
+                    result, seconds = future.result()
+                except Exception as error:  # the worker itself died: that submission's grading failed
+                    result, seconds = {"success": False, "log": "", "error": f"{type(error).__name__}: {error}"}, 0.0
+                finish(chapter, student, digest, stamp, result, seconds)
     print(summary_table(rows))
     return rows
 

@@ -1,0 +1,90 @@
+"""The sandbox's pieces on their own, in seconds: its command line, and the memory cap both ways."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tlcourse.classroom import sandbox
+
+GRAB = "x = bytearray({mib} * 2**20); print('allocated')"  # bytearray writes every page: all of it is used
+
+
+def test_the_command_line_shows_nothing_of_the_course(tmp_path):
+    course = tmp_path / "course"
+    inner = [sys.executable, "-m", "ipykernel_launcher", "-f", str(tmp_path / "k.json")]
+    command = sandbox.bwrap_command("bwrap", tmp_path / "private", sandbox.SandboxSettings(course, 512).package, inner)
+    text = " ".join(command)
+    assert command[-len(inner) :] == inner and "--unshare-all" in command and "--clearenv" in command
+    assert command[command.index("--remount-ro") + 1] == "/"  # nothing but /tmp and the private folder is writable
+    assert str(course) not in text and "--share-net" not in text
+    binds = [command[i + 1] for i, arg in enumerate(command) if arg == "--bind"]  # the only writable mounts
+    assert binds == [str(tmp_path / "private")]
+
+
+def test_the_student_edition_is_the_sandbox_tlcourse_when_there_is_one(tmp_path):
+    settings = sandbox.SandboxSettings(tmp_path, 512)
+    assert settings.student_package() == settings.package  # no edition: the course's own (see the README)
+    edition = tmp_path / "release" / "student-edition" / "tlcourse"
+    edition.mkdir(parents=True)
+    (edition / "__init__.py").write_text("")
+    assert settings.student_package() == edition
+
+
+def test_without_bubblewrap_the_log_says_so(monkeypatch):
+    monkeypatch.setenv("TLCOURSE_NO_BWRAP", "1")
+    assert "NO SANDBOX" in sandbox.describe() and "apt-get install bubblewrap" in sandbox.describe()
+
+
+def run_capped(cap: sandbox.MemoryCap, mib: int) -> subprocess.CompletedProcess:
+    try:
+        command = cap.wrapper([sys.executable, "-c", GRAB.format(mib=mib)])
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        cap.close()
+
+
+def test_rlimit_as_stops_an_allocation_beyond_the_cap(monkeypatch):
+    monkeypatch.setattr(sandbox, "memory_cgroup_root", lambda: None)
+    assert "RLIMIT_AS" in sandbox.memory_mechanism()
+    assert run_capped(sandbox.MemoryCap(512), 64).returncode == 0
+    over = run_capped(sandbox.MemoryCap(512), 1024)
+    assert over.returncode != 0 and "MemoryError" in over.stderr
+
+
+@pytest.mark.skipif(sandbox.memory_cgroup_root() is None, reason="no memory cgroup this process may create")
+def test_a_cgroup_stops_an_allocation_beyond_the_cap():
+    cap = sandbox.MemoryCap(256)
+    folder = cap.cgroup
+    assert folder is not None
+    assert run_capped(sandbox.MemoryCap(256), 64).returncode == 0
+    over = run_capped(cap, 768)
+    assert over.returncode == -9 and "allocated" not in over.stdout  # the kernel's OOM killer ends it
+    assert not folder.exists()  # the cgroup went with it
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+def test_the_sandbox_has_no_network_and_a_read_only_system(tmp_path):
+    (tmp_path / "private" / "work").mkdir(parents=True)
+    probe = (
+        "import os, socket\n"
+        "try:\n    socket.create_connection(('1.1.1.1', 53), timeout=3); print('network')\n"
+        "except OSError:\n    print('no network')\n"
+        "for path in ('/usr/w', '/w', os.__file__ + '.w'):\n"
+        "    try:\n        open(path, 'w'); print('wrote', path)\n"
+        "    except OSError:\n        pass\n"
+        "open('/tmp/w', 'w'); print('tmp ok', os.getuid())\n"
+    )
+    inner = [sys.executable, "-c", probe]
+    package = Path(sandbox.__file__).resolve().parents[1]
+    out = subprocess.run(
+        sandbox.bwrap_command(shutil.which("bwrap"), tmp_path / "private", package, inner),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.split("\n")[:2] == ["no network", "tmp ok 65534"], out.stdout + out.stderr
