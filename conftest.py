@@ -41,6 +41,8 @@ EXPECTED_SECONDS = {
     "tests/classroom/test_grading_pipeline.py::graded=label_shift": 181,
     "tests/classroom/test_grading_pipeline.py::graded=domain_generalization": 177,
     "tests/classroom/test_student_edition.py": 270,  # chapter 1 twice, in the edition (measured 2026-11-27, -n 0)
+    "tests/classroom/test_sandbox.py": 200,  # chapter 1's graded cells, hostile students, through the sandbox
+    "tests/classroom/test_sandbox.py::test_a_submission_has_a_time_cap": 70,  # mostly asleep
     "tests/classroom/test_grading_hostile.py": 104,
     "tests/experiments/test_domain_shift.py::test_domain_shift_lands_in_its_expected_ranges": 90,
     "notebooks/04-label-shift/label_shift.ipynb": 86,

@@ -405,23 +405,23 @@ def test_visible_tests_alone_earn_nothing(course):
 
 
 def test_a_submission_has_a_time_cap(tmp_path):
-    """Two cells of 50 s each, each within the 60 s cap of a cell, but not both within the 90 s cap of the
+    """Two cells of 30 s each, each within the 40 s cap of a cell, but not both within the 60 s cap of the
     submission: the second is cut when the submission's time is up; the first keeps its points."""
     root = tmp_path
     source = light_chapter()
     (root / "notebooks" / CHAPTER).mkdir(parents=True)
     nbformat.write(source, root / "notebooks" / CHAPTER / NOTEBOOK)
     assert grade(root, "release").returncode == 0
-    slow = changed(source, "mmd2_unbiased", before="import time\ntime.sleep(50)\n")
-    slow = changed(slow, "proxy_a_distance", before="import time\ntime.sleep(50)\n")
+    slow = changed(source, "mmd2_unbiased", before="import time\ntime.sleep(30)\n")
+    slow = changed(slow, "proxy_a_distance", before="import time\ntime.sleep(30)\n")
     (tmp_path / "inbox" / "slow").mkdir(parents=True)
     nbformat.write(slow, tmp_path / "inbox" / "slow" / NOTEBOOK)
     assert grade(root, "collect", str(tmp_path / "inbox")).returncode == 0
-    proc = grade(root, "autograde", "--submission-timeout", "90", "--cell-timeout", "60")
+    proc = grade(root, "autograde", "--submission-timeout", "60", "--cell-timeout", "40")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     seconds = float(re.search(r"slow: [\d.]+/6 in ([\d.]+) s", proc.stdout).group(1))
     assert score_of(root, "slow") == 3, proc.stdout[-2000:]
-    assert seconds < 90 + 30, f"the submission ran {seconds:.0f} s under a cap of 90 s"
+    assert seconds < 60 + 30, f"the submission ran {seconds:.0f} s under a cap of 60 s"
     assert "The submission used up its time limit" in outputs_of(root, "slow")
 
 
