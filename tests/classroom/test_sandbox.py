@@ -1,9 +1,9 @@
 """Hostile submissions against the sandboxed grader, through the real CLI, on chapter 1's graded cells.
 
 The course here is chapter 1 made light: its imports cell and its graded cells (the two exercises, their
-tests), so that a submission grades in seconds; the graded cells are the chapter's own. A stand-in for the
-student edition (the course's ``tlcourse`` with both exercises' references replaced by stubs that raise)
-sits in ``release/student-edition/tlcourse``, where the sandbox mounts it as the student's ``tlcourse``.
+tests), so that a submission grades in seconds; the graded cells are the chapter's own. The student edition
+that ``grade release`` writes (each exercise's reference a stub that calls the student's own function)
+is in ``release/student-edition/tlcourse``, where the sandbox mounts it as the student's ``tlcourse``.
 
 Every attack of the grading-integrity issue, with variants, must score no more than the same submission
 without it: rebinding the grading helpers, replacing what the tests compare with, rebuilding the
@@ -14,10 +14,8 @@ that never shows hidden code.
 
 from __future__ import annotations
 
-import ast
 import copy
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -172,7 +170,9 @@ def reads_instructor_files(root: Path) -> str:
         "                continue\n"
         "            if 'mmd2_unbiased' in _text and ('BEGIN SOLUTION' in _text or 'k_xx.diagonal' in _text):\n"
         "                FOUND.append(os.path.join(_dir, _f))\n"
+        f"HOLDS = sorted(os.listdir({str(REPO)!r})) if os.path.isdir({str(REPO)!r}) else []\n"
         "print('READABLE:', READABLE, 'FOUND:', FOUND)\n"
+        "print('THE REPOSITORY HOLDS:', HOLDS)\n"
     )
 
 
@@ -232,20 +232,6 @@ def undo_writes(paths: list[Path]) -> None:
             path.unlink()
 
 
-def stub_edition(root: Path) -> None:
-    """A stand-in student edition: the course's tlcourse with the two references replaced by stubs."""
-    target = root / "release" / "student-edition" / "tlcourse"
-    shutil.copytree(REPO / "tlcourse", target, ignore=shutil.ignore_patterns("__pycache__"))
-    metrics = target / "library" / "metrics.py"
-    text = metrics.read_text()
-    for name in ("mmd2_unbiased", "proxy_a_distance"):
-        node = next(n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef) and n.name == name)
-        lines = text.splitlines(keepends=True)
-        stub = f'    raise NotImplementedError("{name} is an exercise of notebook {CHAPTER}")\n'
-        text = "".join([*lines[: node.body[0].lineno - 1], stub, *lines[node.end_lineno :]])
-    metrics.write_text(text)
-
-
 def grade(root: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "tlcourse", "grade", *args, "--root", str(root)]
     return subprocess.run(command, capture_output=True, text=True, timeout=1500)
@@ -271,7 +257,9 @@ def course(tmp_path_factory):
     (root / "notebooks" / CHAPTER).mkdir(parents=True)
     nbformat.write(source, root / "notebooks" / CHAPTER / NOTEBOOK)
     steps = {"release": grade(root, "release")}
-    stub_edition(root)
+    assert (root / "release" / "student-edition" / "tlcourse").is_dir(), (
+        steps["release"].stdout + steps["release"].stderr
+    )
     untouched = nbformat.read(root / "release" / CHAPTER / NOTEBOOK, as_version=4)
     half = changed(source, "mmd2_unbiased", body=WRONG_MMD)
     writer_code, host_targets = writes_for_the_next(root)
@@ -366,7 +354,14 @@ def test_the_instructors_files_are_out_of_reach(course):
     """Attack 4: no source notebook, gradebook, submissions or repository, and no solution anywhere on disk."""
     root, _, _, _ = course
     assert score_of(root, "reads-instructor-files") == 0
-    assert "READABLE: [] FOUND: []" in outputs_of(root, "reads-instructor-files")
+    shown = outputs_of(root, "reads-instructor-files")
+    # The environment is mounted (read-only) where it is: when it lives in the repository (make's .venv), the
+    # repository's folder is there too, holding that and nothing else.
+    venv = Path(sys.prefix).resolve()
+    inside = venv.is_relative_to(REPO.resolve())
+    readable = [str(REPO)] if inside else []
+    assert f"READABLE: {readable!r} FOUND: []" in shown, shown
+    assert f"THE REPOSITORY HOLDS: {[venv.relative_to(REPO.resolve()).parts[0]] if inside else []!r}" in shown, shown
 
 
 def test_a_writer_changes_nothing_for_the_next_student(course):
