@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,76 @@ def test_the_sandbox_has_no_network_and_a_read_only_system(tmp_path):
         timeout=60,
     )
     assert out.stdout.split("\n")[:2] == ["no network", "tmp ok 65534"], out.stdout + out.stderr
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended (reaped)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_the_sweep_removes_only_what_dead_graders_left(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(sandbox, "memory_cgroup_root", lambda: None)
+    orphan = tmp_path / f"{sandbox.PRIVATE_PREFIX}{dead_pid()}-abc"
+    (orphan / "work").mkdir(parents=True)
+    (orphan / "work" / "notes.txt").write_text("left behind")
+    live = tmp_path / f"{sandbox.PRIVATE_PREFIX}{sandbox.os.getpid()}-def"
+    live.mkdir()
+    foreign = tmp_path / f"{sandbox.PRIVATE_PREFIX}not-a-pid"
+    foreign.mkdir()
+    assert sandbox.sweep_leftovers() == [orphan]
+    assert not orphan.exists() and live.is_dir() and foreign.is_dir()
+
+
+HOLDS_A_KERNEL = """
+import asyncio, sys
+from pathlib import Path
+from tlcourse.classroom import sandbox
+
+async def main():
+    km = sandbox.SandboxedKernelManager(kernel_name="python3")
+    km.settings = sandbox.SandboxSettings(course_root=Path(sys.argv[1]), memory_mib=2048)
+    await km.start_kernel()
+    print(km.private, km.memory.cgroup, flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            pass  # ended meanwhile
+    return found
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+def test_a_killed_grader_leaves_no_kernel_and_the_next_one_sweeps(tmp_path):
+    """SIGKILL to the process holding a sandboxed kernel: the kernel dies with it, and `sweep_leftovers`
+    removes its private folder and cgroup."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDS_A_KERNEL, str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    try:
+        private, cgroup = holder.stdout.readline().split()
+        assert processes_mentioning(private), "the kernel did not start"
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    for _ in range(100):
+        if not processes_mentioning(private):
+            break
+        time.sleep(0.1)
+    assert not processes_mentioning(private), "the sandboxed kernel outlived its grader"
+    assert Path(private).is_dir()  # what a killed grader cannot clean up ...
+    removed = sandbox.sweep_leftovers()
+    assert Path(private) in removed and not Path(private).exists()  # ... the next one does
+    if cgroup != "None":
+        assert Path(cgroup) in removed and not Path(cgroup).exists()

@@ -793,6 +793,8 @@ def autograde(
     if bad_names:
         raise ValueError("grade autograde: nothing was graded; " + "; ".join(sorted(set(bad_names))))
     print(sandbox.describe(), flush=True)
+    if leftovers := sandbox.sweep_leftovers():
+        print(f"removed {len(leftovers)} sandbox folders and cgroups left by a grader that was stopped", flush=True)
     todo: list[tuple[str, str, str, str, Path]] = []  # chapter, student, progress label, digest, stamp
     for chapter in chapters:
         names = [s for s in submitted_students(api, chapter) if not students or s in students]

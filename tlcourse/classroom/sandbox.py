@@ -14,6 +14,9 @@ namespace, with:
   ``memory.limit_in_bytes`` and ``memory.memsw.limit_in_bytes`` on v1) when this process may create one,
   else ``RLIMIT_AS`` (virtual memory: torch alone reserves about 3 GiB of it, so the cap must sit above that).
 
+A grader killed outright (SIGKILL) cannot clean up: its sandboxed kernels die with it (``--die-with-parent``),
+and the next ``autograde`` removes the private folders and cgroups they left (`sweep_leftovers`).
+
 Where bubblewrap is missing the kernel runs as the grader's user, unsandboxed but with the memory cap and
 its own working folder (`describe` says so, and the grader prints it): the hidden tests are still judged
 in the grader, but the student's code can read and write whatever the grader's user can.
@@ -44,6 +47,10 @@ CGROUP_V2 = Path("/sys/fs/cgroup")
 # NBGRADER_EXECUTION, by which the notebooks train on their grading budget.
 PASSED_ENV = ("LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND")
 PASSED_ENV += ("NBGRADER_EXECUTION", "TLCOURSE_PROFILE")
+
+
+# What a kernel leaves on the machine: "<prefix><pid of the grader process that made it>-<random>".
+PRIVATE_PREFIX, CGROUP_PREFIX = "tlcourse-sandbox-", "tlcourse-kernel-"
 
 
 def bwrap_path() -> str | None:
@@ -98,6 +105,44 @@ class SandboxSettings:
         return edition if (edition / "__init__.py").is_file() else self.package
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_leftovers() -> list[Path]:
+    """Remove the private folders and cgroups of kernels whose grader process is gone (killed, say), with
+    any process still in such a cgroup; returns what was removed. A grader that ends normally leaves
+    nothing (`SandboxedKernelManager.dispose`); one killed with SIGKILL cannot clean up: its sandboxed
+    kernels die with it (bubblewrap's ``--die-with-parent``), and the next grader removes the rest here."""
+
+    def orphans(root: Path, prefix: str) -> list[Path]:
+        found = []
+        for folder in root.glob(prefix + "*"):
+            owner = folder.name[len(prefix) :].split("-", 1)[0]
+            if owner.isdigit() and folder.is_dir() and not folder.is_symlink() and not _alive(int(owner)):
+                found.append(folder)
+        return found
+
+    removed = []
+    for folder in orphans(Path(tempfile.gettempdir()), PRIVATE_PREFIX):
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    cgroups = memory_cgroup_root()
+    for folder in orphans(cgroups[1], CGROUP_PREFIX) if cgroups else ():
+        cap = MemoryCap.__new__(MemoryCap)
+        cap.cgroup = folder
+        cap.close()  # ends what is still in it, then removes it
+        if cap.cgroup is None:
+            removed.append(folder)
+    return removed
+
+
 class MemoryCap:
     """A cgroup of its own for one kernel, or an ``RLIMIT_AS`` for it, set up by `wrapper` around its command."""
 
@@ -108,7 +153,7 @@ class MemoryCap:
         if found is None:
             return
         version, root = found
-        folder = root / f"tlcourse-kernel-{uuid.uuid4().hex[:12]}"
+        folder = root / f"{CGROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             folder.mkdir()
             if version == "v2":
@@ -208,7 +253,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.private = Path(tempfile.mkdtemp(prefix="tlcourse-sandbox-"))
+        # Named after this process (the kernel's cannot rename it), for `sweep_leftovers` should it be killed.
+        self.private = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-"))
         for sub in ("work", "probe", "ipc"):
             (self.private / sub).mkdir()
         self.transport = "ipc"
