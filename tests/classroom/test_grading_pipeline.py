@@ -9,10 +9,12 @@ submissions with nbgrader's own API and gradebook:
   solved) loses that exercise's points and no other.
 The student version must contain no solution and no hidden test.
 
-The solution and the untouched student version run whole. The other submissions are *light*: they leave
-out the demonstration cells that no graded cell needs (`needed_cells`), as a student may delete them, so
-that each of them costs seconds instead of a whole chapter's training. A light copy of the solution must
-earn exactly the full solution's marks: the proof that nothing graded needed what the light ones leave out.
+The solution runs whole. The other submissions are *light*: they leave out the demonstration cells that
+no graded cell needs (`needed_cells`), as a student may delete them, so that each of them costs seconds
+instead of a whole chapter's training. A light copy of the solution must earn exactly the full solution's
+marks: the proof that nothing graded needed what the light ones leave out. (The untouched student version
+whole, stubs and all, runs in tests/classroom/test_student_edition.py for chapter 1, and in nbgrader's
+hands wherever a student submits it.)
 
 This uses the repository's own ``nbgrader_config.py``, with the course root moved to a temporary folder.
 """
@@ -327,7 +329,7 @@ def graded(request, tmp_path_factory):
     solution = nbformat.read(source_nb, as_version=4)
     submissions = {
         "solution": solution,
-        "untouched": nbformat.read(released, as_version=4),
+        "untouched": light(nbformat.read(released, as_version=4)),
         "solution-light": light(solution),
     }
     cheat, replaced = submission(CALLS_REFERENCE)
