@@ -109,3 +109,31 @@ def test_every_hidden_region_is_judged_in_the_grader(chapter):
         ]
         assert ast.literal_eval(call.args[0]) == grade_id, f"{grade_id}: hidden_test is not given this cell's grade id"
         assert judging.judge_of(region) is not None, f"{grade_id}: no judge"
+
+
+def test_without_judge_keeps_the_probe_and_cuts_the_judge():
+    region = textwrap.dedent(
+        """\
+        from tlcourse.classroom.judging import hidden_test
+
+        def inputs():
+            return [1.0, 2.0]
+
+        def probe():
+            return {"x": inputs()}
+
+        def judge(got):
+            expected = [1.0, 2.0]  # SECRET
+            assert got["x"].tolist() == expected
+
+        checked = hidden_test("test_x", probe, judge)"""
+    ).splitlines()
+    indented = ["    " + line if line else line for line in region]  # inside a `try:`, as in chapter 3
+    for lines, indent in ((region, ""), (indented, "    ")):
+        kept = judging.without_judge(lines)
+        text = "\n".join(kept)
+        assert "SECRET" not in text and "def probe():" in text and "def inputs():" in text
+        assert f"{indent}def judge(got):  # the grader judges what the probe hands back" in kept
+        assert kept[-1] == lines[-1]  # the call stays, so the probe still runs
+        assert judging.judge_of(textwrap.dedent(text)) is not None  # still a region the grader can read
+    assert judging.without_judge(["x = 1"]) == ["x = 1"]  # no hidden_test call: nothing to cut

@@ -124,6 +124,16 @@ def visible_only(source):
     return nb
 
 
+def reads_hidden_code(source):
+    nb = changed(
+        source,
+        "mmd2_unbiased",
+        before="_seen = []\nget_ipython().events.register('pre_run_cell', lambda info: _seen.append(info.raw_cell))\n",
+    )
+    nb.cells.append(nbformat.v4.new_code_cell("print('SEEN:', '\\n'.join(_seen))"))
+    return nb
+
+
 def reach_reference(how: str) -> tuple[str, str]:
     """Attack 3: solution cells (MMD, proxy A-distance) that take the reference instead of computing."""
     if how == "code-object":
@@ -284,6 +294,8 @@ def course(tmp_path_factory):
         # Right on the visible tests' one-dimensional points, wrong in more dimensions: only the judge sees it.
         "visible-only": (visible_only(source), 3),
         "a-writer": (changed(half, "mmd2_unbiased", before=writer_code), 3),
+        # Records the source of every cell its kernel runs, and shows it in a cell of its own at the end.
+        "reads-hidden-code": (reads_hidden_code(source), 6),
         "memory-mmap": (
             changed(
                 source,
@@ -399,6 +411,19 @@ def test_feedback_shows_no_hidden_code(course):
             assert secret not in html, f"{student}'s feedback shows {secret!r}"
     html = (root / "feedback" / "visible-only" / CHAPTER / NOTEBOOK.replace(".ipynb", ".html")).read_text()
     assert "A test of this cell failed. AssertionError: mmd2_unbiased (m=5, n=7, d=3" in html
+
+
+def test_the_kernel_never_gets_the_judges(course):
+    """What the kernel runs of a hidden region is the probe (its inputs are the student's to see); the judge,
+    with the expected values and tolerances, stays in the grader. The feedback shows none of the region."""
+    root, _, limits, _ = course
+    assert score_of(root, "reads-hidden-code") == limits["reads-hidden-code"]
+    seen = outputs_of(root, "reads-hidden-code").split("SEEN:", 1)[1]
+    assert "def mmd_probe" in seen and "def mmd_judge(got):  # the grader judges" in seen, seen[:3000]
+    for judged in ("rel_tol=1e-4", "Runs in the grader", "metrics.mmd2_unbiased(xs, ys, bandwidth=sigma)"):
+        assert judged not in seen, f"the kernel saw the judge's {judged!r}"
+        html = (root / "feedback" / "reads-hidden-code" / CHAPTER / NOTEBOOK.replace(".ipynb", ".html")).read_text()
+        assert judged not in html, f"the feedback shows the judge's {judged!r}"
 
 
 def test_visible_tests_alone_earn_nothing(course):

@@ -129,7 +129,13 @@ class ResilientExecute(Execute):
         if judged:
             # What an earlier cell (or the previous run) left under this name is not this cell's probe.
             (self.km.probe_dir / f"{grade_id}.npz").unlink(missing_ok=True)
-        cell, resources = self._execute(cell, resources, index)
+            # The kernel gets the probe, not the judge: how the grader judges stays with the grader.
+            source, cell.source = cell.source, probe_only(cell.source)
+        try:
+            cell, resources = self._execute(cell, resources, index)
+        finally:
+            if judged:
+                cell.source = source
         if nbgrader_utils.is_grade(cell):
             self._no_partial_credit(cell)
         if judged and not any(o.get("output_type") == "error" for o in cell.outputs):
@@ -207,6 +213,8 @@ class ResilientExecute(Execute):
             if earlier.cell_type != "code" or i in self._culprits:
                 continue
             replay = copy.deepcopy(earlier)
+            if replay.metadata.get("nbgrader", {}).get("grade_id", "") in getattr(self, "_trusted", {}):
+                replay.source = probe_only(replay.source)
             try:
                 super().preprocess_cell(replay, self.resources, i)
             except DeadKernelError:
@@ -295,6 +303,23 @@ def hidden_regions(source: str) -> tuple[str, list[str]]:
         else:
             shown.append(line)
     return "\n".join(shown), hidden
+
+
+def probe_only(source: str) -> str:
+    """A graded cell's ``source`` as its kernel gets it: each hidden region without its judge
+    (`judging.without_judge`)."""
+    lines, out, region = source.splitlines(), [], None
+    for line in lines:
+        if region is not None and HIDDEN_END in line:
+            out += judging.without_judge(region)
+            region = None
+        if region is not None:
+            region.append(line)
+            continue
+        out.append(line)
+        if HIDDEN_BEGIN in line:
+            region = []
+    return "\n".join(out + (region or []))
 
 
 def without_hidden_tests(source: str) -> str:

@@ -17,6 +17,7 @@ the submission in its sandbox (``TLCOURSE_PROBE_DIR`` set), only the probe runs 
 data (`to_data`: arrays, numbers and strings; never a pickle), to ``<grade_id>.npz`` in that folder. The
 grader then reads the region from its own gradebook, runs ``judge`` in its own process (`judge_outputs`)
 and fails the cell when it raises: nothing the student's code did in its own process reaches the verdict.
+The kernel never gets the judge's code: the grader sends it the region `without_judge`.
 """
 
 from __future__ import annotations
@@ -142,6 +143,36 @@ def _hidden_test_call(tree: ast.Module) -> ast.Call | None:
     return None
 
 
+def _judge_name(tree: ast.Module) -> str | None:
+    """The name of the judge a region's `hidden_test` call names (its third argument, or ``judge=``)."""
+    call = _hidden_test_call(tree)
+    if call is None:
+        return None
+    argument = call.args[2] if len(call.args) > 2 else next((k.value for k in call.keywords if k.arg == "judge"), None)
+    return argument.id if isinstance(argument, ast.Name) else None
+
+
+def without_judge(region: list[str]) -> list[str]:
+    """The lines of a hidden region with its judge's definition replaced by one line that raises.
+
+    What the grader sends the student's kernel: the probe runs there, and nothing there shows how its
+    outputs are judged (the expected values, the tolerances); the grader runs the judge from its gradebook.
+    """
+    text = "\n".join(region)
+    try:
+        tree = ast.parse(textwrap.dedent(text))
+    except SyntaxError:
+        return region
+    name = _judge_name(tree)
+    node = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
+    if node is None:
+        return region
+    first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+    indent = region[node.lineno - 1][: len(region[node.lineno - 1]) - len(region[node.lineno - 1].lstrip())]
+    stub = f"{indent}def {name}(got):  # the grader judges what the probe hands back\n{indent}    raise RuntimeError"
+    return [*region[:first], *stub.split("\n"), *region[node.end_lineno :]]
+
+
 def judge_of(region: str) -> Callable[[dict[str, np.ndarray]], None] | None:
     """The judge of a hidden region (the third argument of its `hidden_test` call), ready to run here.
 
@@ -150,18 +181,15 @@ def judge_of(region: str) -> Callable[[dict[str, np.ndarray]], None] | None:
     never from a submission.
     """
     tree = ast.parse(textwrap.dedent(region))
-    call = _hidden_test_call(tree)
-    if call is None:
-        return None
-    argument = call.args[2] if len(call.args) > 2 else next((k.value for k in call.keywords if k.arg == "judge"), None)
-    if not isinstance(argument, ast.Name):
+    name = _judge_name(tree)
+    if name is None:
         return None
     tree.body = [
         node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))
     ]
     namespace: dict[str, Any] = {"__name__": "tlcourse_hidden_judge"}
     exec(compile(tree, "<hidden test judge>", "exec"), namespace)  # the instructor's own code, from the gradebook
-    return namespace.get(argument.id)
+    return namespace.get(name)
 
 
 def judges(region: str) -> bool:
