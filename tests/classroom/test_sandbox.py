@@ -465,20 +465,60 @@ def test_a_shown_number_is_no_partial_credit(course):
     assert score_of(root, "claims-partial-credit") <= score_of(root, "half")
 
 
+TOY_TEST = """\
+assert square(3) == 9
+print("visible tests passed")
+### BEGIN HIDDEN TESTS
+from tlcourse.classroom.judging import hidden_test
+
+
+def square_probe():
+    return {"x": [square(x) for x in (-2.0, 0.5, 7.0)]}
+
+
+def square_judge(got):
+    assert got["x"].tolist() == [4.0, 0.25, 49.0], "square of other numbers"
+
+
+checked = hidden_test("test_square", square_probe, square_judge)
+### END HIDDEN TESTS"""
+
+
 def test_without_bubblewrap_the_judge_still_decides(tmp_path):
-    """Where bubblewrap is missing, the grader says so and the kernel runs as its own user (no hostile code
-    here), but the split holds: the probe runs in the student's kernel, the judge in the grader. A solution
-    right only on the visible tests' points passes them in its kernel and still loses the hidden test's points."""
+    """Where bubblewrap is missing, the grader says so and the kernel runs as its own user (a harmless
+    submission here), but the split holds: the probe runs in the student's kernel, the judge in the grader.
+    A solution right only on the visible test's point passes it in its kernel and still earns nothing."""
     env = {**os.environ, "TLCOURSE_NO_BWRAP": "1"}
-    source = light_chapter()
-    (tmp_path / "notebooks" / CHAPTER).mkdir(parents=True)
-    nbformat.write(source, tmp_path / "notebooks" / CHAPTER / NOTEBOOK)
+    metadata = {"schema_version": 3, "locked": False, "solution": True, "grade": False, "task": False}
+    toy = nbformat.v4.new_notebook()
+    toy.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    toy.cells = [
+        nbformat.v4.new_code_cell(
+            "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+            metadata={"nbgrader": {**metadata, "grade_id": "square"}},
+        ),
+        nbformat.v4.new_code_cell(
+            TOY_TEST,
+            metadata={"nbgrader": {**metadata, "solution": False, "locked": True, "grade": True, "points": 2}},
+        ),
+    ]
+    toy.cells[1].metadata.nbgrader["grade_id"] = "test_square"
+    (tmp_path / "notebooks" / "00-toy").mkdir(parents=True)
+    nbformat.write(toy, tmp_path / "notebooks" / "00-toy" / "toy.ipynb")
     assert grade(tmp_path, "release", env=env).returncode == 0
-    (tmp_path / "inbox" / "visible-only").mkdir(parents=True)
-    nbformat.write(visible_only(source), tmp_path / "inbox" / "visible-only" / NOTEBOOK)
+    visible_only_ = copy.deepcopy(toy)
+    visible_only_.cells[0].source = "def square(x):\n    return 9"
+    for student, nb in {"solved": toy, "visible-only": visible_only_}.items():
+        (tmp_path / "inbox" / student).mkdir(parents=True)
+        nbformat.write(nb, tmp_path / "inbox" / student / "toy.ipynb")
     assert grade(tmp_path, "collect", str(tmp_path / "inbox"), env=env).returncode == 0
     proc = grade(tmp_path, "autograde", env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "NO SANDBOX" in proc.stdout
-    assert score_of(tmp_path, "visible-only") == 3  # the proxy A-distance's 3 points, not the MMD's
-    assert "visible tests passed" in outputs_of(tmp_path, "visible-only")
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
+        scores = {student: gb.find_submission("00-toy", student).score for student in ("solved", "visible-only")}
+    assert scores == {"solved": 2, "visible-only": 0}
+    nb = nbformat.read(tmp_path / "autograded" / "visible-only" / "00-toy" / "toy.ipynb", as_version=4)
+    assert "visible tests passed" in "".join(o.get("text", "") for o in nb.cells[1].outputs)

@@ -17,102 +17,79 @@ a network once: ``python -m tlcourse data fetch NAME`` downloads and checks them
 the same ``Domain`` objects.
 """
 
-from .catalog import DATASETS, check_dataset, fetch_dataset, list_datasets
-from .colours import random_contrasting_colours
-from .domain import Domain
-from .shifts.class_sets import CLASS_SET_SPLITS, class_set_domain
-from .shifts.domain_families import (
-    ROTATIONS,
-    SPURIOUS_AGREEMENT,
-    STYLES,
-    colour_by_label,
-    rotated_family,
-    spurious_colour_family,
-    style_family,
-)
-from .shifts.image_transforms import (
-    DOMAIN_SHIFTS,
-    add_noise,
-    colorize,
-    invert,
-    make_target,
-    photo_blend,
-    rotate,
-    rotate_images,
-)
-from .shifts.label_priors import counts_for_prior, dirichlet_prior, knock_out_prior, one_class_prior, resample_to_prior
-from .sources.benchmark_loader import load_benchmark
-from .sources.digit_benchmarks import load_mnist, load_mnist_m, load_svhn, load_syn_numbers, load_usps
-from .sources.fashion_mnist import (
-    check_fashion_mnist,
-    fetch_fashion_mnist,
-    find_fashion_mnist,
-    load_fashion_mnist,
-    read_idx,
-)
-from .sources.font_digits import digit_fonts, render_font_digits
-from .sources.object_benchmarks import load_office31, load_pacs
-from .sources.photos import sample_photos
-from .sources.uci_digits import load_uci_digits
-from .store.benchmarks import BENCHMARKS, check_benchmark, fetch_benchmark, find_benchmark, unverified_sums
-from .store.download import UnverifiedDataError
-from .store.roots import ChecksumError, DataNotFoundError, data_roots, download_root, sha256_file
+import importlib
 
-__all__ = [
-    "BENCHMARKS",
-    "CLASS_SET_SPLITS",
-    "DATASETS",
-    "DOMAIN_SHIFTS",
-    "ROTATIONS",
-    "SPURIOUS_AGREEMENT",
-    "STYLES",
-    "ChecksumError",
-    "DataNotFoundError",
-    "Domain",
-    "UnverifiedDataError",
-    "add_noise",
-    "check_benchmark",
-    "check_dataset",
-    "check_fashion_mnist",
-    "class_set_domain",
-    "colorize",
-    "colour_by_label",
-    "counts_for_prior",
-    "data_roots",
-    "digit_fonts",
-    "dirichlet_prior",
-    "download_root",
-    "fetch_benchmark",
-    "fetch_dataset",
-    "fetch_fashion_mnist",
-    "find_benchmark",
-    "find_fashion_mnist",
-    "invert",
-    "knock_out_prior",
-    "list_datasets",
-    "load_benchmark",
-    "load_fashion_mnist",
-    "load_mnist",
-    "load_mnist_m",
-    "load_office31",
-    "load_pacs",
-    "load_svhn",
-    "load_syn_numbers",
-    "load_uci_digits",
-    "load_usps",
-    "make_target",
-    "one_class_prior",
-    "photo_blend",
-    "random_contrasting_colours",
-    "read_idx",
-    "render_font_digits",
-    "resample_to_prior",
-    "rotate",
-    "rotate_images",
-    "rotated_family",
-    "sample_photos",
-    "sha256_file",
-    "spurious_colour_family",
-    "style_family",
-    "unverified_sums",
-]
+# Each public name and the module that defines it. Nothing is imported until a name is first used (PEP 562),
+# so that `tlcourse.library.data.store`'s light tools (signals, data roots, writable folders) load without torch.
+_WHERE = {
+    "add_noise": "shifts.image_transforms",
+    "BENCHMARKS": "store.benchmarks",
+    "check_benchmark": "store.benchmarks",
+    "check_dataset": "catalog",
+    "check_fashion_mnist": "sources.fashion_mnist",
+    "ChecksumError": "store.roots",
+    "class_set_domain": "shifts.class_sets",
+    "CLASS_SET_SPLITS": "shifts.class_sets",
+    "colorize": "shifts.image_transforms",
+    "colour_by_label": "shifts.domain_families",
+    "counts_for_prior": "shifts.label_priors",
+    "data_roots": "store.roots",
+    "DataNotFoundError": "store.roots",
+    "DATASETS": "catalog",
+    "digit_fonts": "sources.font_digits",
+    "dirichlet_prior": "shifts.label_priors",
+    "Domain": "domain",
+    "DOMAIN_SHIFTS": "shifts.image_transforms",
+    "download_root": "store.roots",
+    "fetch_benchmark": "store.benchmarks",
+    "fetch_dataset": "catalog",
+    "fetch_fashion_mnist": "sources.fashion_mnist",
+    "find_benchmark": "store.benchmarks",
+    "find_fashion_mnist": "sources.fashion_mnist",
+    "invert": "shifts.image_transforms",
+    "knock_out_prior": "shifts.label_priors",
+    "list_datasets": "catalog",
+    "load_benchmark": "sources.benchmark_loader",
+    "load_fashion_mnist": "sources.fashion_mnist",
+    "load_mnist": "sources.digit_benchmarks",
+    "load_mnist_m": "sources.digit_benchmarks",
+    "load_office31": "sources.object_benchmarks",
+    "load_pacs": "sources.object_benchmarks",
+    "load_svhn": "sources.digit_benchmarks",
+    "load_syn_numbers": "sources.digit_benchmarks",
+    "load_uci_digits": "sources.uci_digits",
+    "load_usps": "sources.digit_benchmarks",
+    "make_target": "shifts.image_transforms",
+    "one_class_prior": "shifts.label_priors",
+    "photo_blend": "shifts.image_transforms",
+    "random_contrasting_colours": "colours",
+    "read_idx": "sources.fashion_mnist",
+    "render_font_digits": "sources.font_digits",
+    "resample_to_prior": "shifts.label_priors",
+    "rotate": "shifts.image_transforms",
+    "rotate_images": "shifts.image_transforms",
+    "rotated_family": "shifts.domain_families",
+    "ROTATIONS": "shifts.domain_families",
+    "sample_photos": "sources.photos",
+    "sha256_file": "store.roots",
+    "SPURIOUS_AGREEMENT": "shifts.domain_families",
+    "spurious_colour_family": "shifts.domain_families",
+    "style_family": "shifts.domain_families",
+    "STYLES": "shifts.domain_families",
+    "unverified_sums": "store.benchmarks",
+    "UnverifiedDataError": "store.download",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value  # once is enough
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
