@@ -121,6 +121,9 @@ async def main():
     km = sandbox.SandboxedKernelManager(kernel_name="python3")
     km.settings = sandbox.SandboxSettings(course_root=Path(sys.argv[1]), memory_mib=2048)
     await km.start_kernel()
+    client = km.client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=120)  # bubblewrap runs (and watches this process), the kernel answers
     print(km.private, km.memory.cgroup, flush=True)
     await asyncio.sleep(600)
 
