@@ -124,7 +124,7 @@ async def main():
     client = km.client()
     client.start_channels()
     await client.wait_for_ready(timeout=120)  # bubblewrap runs (and watches this process), the kernel answers
-    print(km.private, km.memory.cgroup, flush=True)
+    print("KERNEL", km.private, km.memory.cgroup, flush=True)
     await asyncio.sleep(600)
 
 asyncio.run(main())
@@ -150,7 +150,9 @@ def test_a_killed_grader_leaves_no_kernel_and_the_next_one_sweeps(tmp_path):
         [sys.executable, "-c", HOLDS_A_KERNEL, str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
     )
     try:
-        private, cgroup = holder.stdout.readline().split()
+        line = next((line for line in holder.stdout if line.startswith("KERNEL ")), "")  # the kernel prints too
+        assert line, "the process holding the kernel ended before the kernel answered"
+        _, private, cgroup = line.split()
         assert processes_mentioning(private), "the kernel did not start"
     finally:
         holder.kill()
