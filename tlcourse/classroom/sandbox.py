@@ -15,7 +15,9 @@ namespace, with:
   else ``RLIMIT_AS`` (virtual memory: torch alone reserves about 3 GiB of it, so the cap must sit above that).
 
 A grader killed outright (SIGKILL) cannot clean up: its sandboxed kernels die with it (``--die-with-parent``),
-and the next ``autograde`` removes the private folders and cgroups they left (`sweep_leftovers`).
+and the next ``autograde`` removes the private folders and cgroups they left (`sweep_leftovers`). A kill in
+the instant between a kernel's launch and bubblewrap's start leaves a kernel with no parent to watch: where a
+cgroup holds it, that sweep ends it too.
 
 Where bubblewrap is missing the kernel runs as the grader's user, unsandboxed but with the memory cap and
 its own working folder (`describe` says so, and the grader prints it): the hidden tests are still judged
