@@ -86,13 +86,9 @@ CALLS_REFERENCE = {
         "    forward = staticmethod(_Reference.forward)\n"
         "    backward = staticmethod(_Reference.backward)\n"
     ),
-    "dann_step": (
-        "    from tlcourse.library.methods import DANN\n"
-        "    reference = DANN(model)\n"
-        "    reference.discriminator, reference.optimizer, reference.grl.lambda_ = discriminator, optimizer, lambda_\n"
-        "    class_loss, domain_loss, stats, _ = reference.adversarial_losses(source_x, source_y, target_x)\n"
-        "    reference.step(class_loss + domain_loss)\n"
-        '    return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), **stats}\n'
+    "dann_losses": (
+        "    from tlcourse.library.methods.adversarial import dann_losses as reference\n"
+        "    return reference(model, discriminator, source_x, source_y, target_x, lambda_)\n"
     ),
     "entropy_loss": (
         "    from tlcourse.library.modules import entropy_loss as reference\n    return reference(logits)\n"
@@ -188,18 +184,16 @@ WRONG_IMPLEMENTATIONS = {
         "        return ctx.lambda_ * grad_output, None\n"
     ),
     # The reversal left out: the features then help the domain classifier instead of fooling it.
-    "dann_step": (
+    "dann_losses": (
         "    source_features, target_features = model.features(source_x), model.features(target_x)\n"
-        "    class_loss = F.cross_entropy(model.head(source_features), source_y)\n"
+        "    source_logits = model.head(source_features)\n"
+        "    class_loss = F.cross_entropy(source_logits, source_y)\n"
         "    domain_logits = discriminator(torch.cat([source_features, target_features]))  # no reversal\n"
         "    domain = torch.cat([torch.ones(len(source_x)), torch.zeros(len(target_x))])\n"
         "    domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain)\n"
-        "    optimizer.zero_grad()\n"
-        "    (class_loss + domain_loss).backward()\n"
-        "    optimizer.step()\n"
-        "    domain_acc = ((domain_logits > 0).float() == domain).float().mean()\n"
-        '    return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(),\n'
-        '            "domain_acc": domain_acc.item()}\n'
+        "    domain_acc = ((domain_logits > 0).float() == domain).float().mean().item()\n"
+        '    return {"class_loss": class_loss, "domain_loss": domain_loss, "domain_acc": domain_acc,\n'
+        '            "source_logits": source_logits, "target_features": target_features}\n'
     ),
     # The mean over the wrong axis: over every element, which also divides the entropy by K.
     "entropy_loss": ("    log_p = F.log_softmax(logits, dim=1)\n    return -(log_p.exp() * log_p).mean()\n"),

@@ -327,7 +327,7 @@ def distillation_without_checking_temperature(student_logits, teacher_logits, te
     return temperature**2 * (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()
 
 
-# ------------------------------------------- chapter 3: gradient reversal, one DANN step, entropy loss
+# ---------------------------------------- chapter 3: gradient reversal, DANN's two losses, entropy loss
 def _reversal(name: str, forward_sign: float, backward: Callable[[float, torch.Tensor], torch.Tensor]) -> type:
     class Reversal(torch.autograd.Function):
         @staticmethod
@@ -349,55 +349,54 @@ ReversalIdentity = _reversal("ReversalIdentity", 1.0, lambda lambda_, grad: grad
 ReversalInTheForwardPass = _reversal("ReversalInTheForwardPass", -1.0, lambda lambda_, grad: -lambda_ * grad)
 
 
-def _dann(model, discriminator, optimizer, source_x, source_y, target_x, lambda_, *, reverse, together=False):
+def _dann(model, discriminator, source_x, source_y, target_x, lambda_, *, reverse, together=False, weight=False):
     if together:  # one batch: batch norm mixes the two domains' statistics
         features = model.features(torch.cat([source_x, target_x]))
-        source_features = features[: len(source_x)]
+        source_features, target_features = features[: len(source_x)], features[len(source_x) :]
     else:
         source_features, target_features = model.features(source_x), model.features(target_x)
         features = torch.cat([source_features, target_features])
-    class_loss = F.cross_entropy(model.head(source_features), source_y)
+    source_logits = model.head(source_features)
+    class_loss = F.cross_entropy(source_logits, source_y)
     domain = torch.cat([torch.ones(len(source_x)), torch.zeros(len(target_x))])
     domain_logits = discriminator(reverse(features, lambda_))
     domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain)
-    total = class_loss + domain_loss
-    if reverse is _lambda_times_no_reversal:
-        total = class_loss + lambda_ * domain_loss
-    optimizer.zero_grad()
-    total.backward()
-    optimizer.step()
-    domain_acc = ((domain_logits > 0).float() == domain).float().mean()
-    return {"class_loss": class_loss.item(), "domain_loss": domain_loss.item(), "domain_acc": domain_acc.item()}
+    if weight:  # lambda weighs the domain loss instead of reversing its gradient
+        domain_loss = lambda_ * domain_loss
+    domain_acc = ((domain_logits > 0).float() == domain).float().mean().item()
+    return {
+        "class_loss": class_loss,
+        "domain_loss": domain_loss,
+        "domain_acc": domain_acc,
+        "source_logits": source_logits,
+        "target_features": target_features,
+    }
 
 
-def _lambda_times_no_reversal(features, lambda_):
-    return features
+def dann_losses_without_reversal(model, discriminator, source_x, source_y, target_x, lambda_):
+    """The domain loss on the features as they are: the features learn to help the discriminator."""
+    return _dann(model, discriminator, source_x, source_y, target_x, lambda_, reverse=lambda f, _: f)
 
 
-def dann_step_without_reversal(model, discriminator, optimizer, source_x, source_y, target_x, lambda_):
-    """The domain loss added as it is: the features learn to help the discriminator."""
-    return _dann(model, discriminator, optimizer, source_x, source_y, target_x, lambda_, reverse=lambda f, _: f)
+def dann_losses_lambda_without_reversal(model, discriminator, source_x, source_y, target_x, lambda_):
+    """lambda * domain_loss: lambda weighs the domain loss, but its gradient is not reversed."""
+    return _dann(model, discriminator, source_x, source_y, target_x, lambda_, reverse=lambda f, _: f, weight=True)
 
 
-def dann_step_lambda_without_reversal(model, discriminator, optimizer, source_x, source_y, target_x, lambda_):
-    """class_loss + lambda * domain_loss: lambda weighs the domain loss, but its gradient is not reversed."""
-    return _dann(
-        model, discriminator, optimizer, source_x, source_y, target_x, lambda_, reverse=_lambda_times_no_reversal
-    )
-
-
-def dann_step_detached_features(model, discriminator, optimizer, source_x, source_y, target_x, lambda_):
+def dann_losses_detached_features(model, discriminator, source_x, source_y, target_x, lambda_):
     """The discriminator sees detached features: it trains, but the features never get its gradient."""
-    return _dann(
-        model, discriminator, optimizer, source_x, source_y, target_x, lambda_, reverse=lambda f, _: f.detach()
-    )
+    return _dann(model, discriminator, source_x, source_y, target_x, lambda_, reverse=lambda f, _: f.detach())
 
 
-def dann_step_domains_together(model, discriminator, optimizer, source_x, source_y, target_x, lambda_):
+def dann_losses_domains_together(model, discriminator, source_x, source_y, target_x, lambda_):
     """Source and target through the network as one batch (batch norm sees both)."""
-    return _dann(
-        model, discriminator, optimizer, source_x, source_y, target_x, lambda_, reverse=gradient_reversal, together=True
-    )
+    return _dann(model, discriminator, source_x, source_y, target_x, lambda_, reverse=gradient_reversal, together=True)
+
+
+def dann_losses_as_floats(model, discriminator, source_x, source_y, target_x, lambda_):
+    """The old habit of returning statistics: the losses as Python floats, so nothing can backpropagate."""
+    out = _dann(model, discriminator, source_x, source_y, target_x, lambda_, reverse=gradient_reversal)
+    return {**out, "class_loss": out["class_loss"].item(), "domain_loss": out["domain_loss"].item()}
 
 
 def entropy_summed_over_the_batch(logits):
@@ -643,11 +642,12 @@ MISTAKES: dict[str, list[tuple[Callable | type, str]]] = {
         (ReversalIdentity, "yours came back unchanged"),
         (ReversalInTheForwardPass, "the forward pass must return x unchanged"),
     ],
-    "dann_step": [
-        (dann_step_without_reversal, "through gradient_reversal(features, lambda_)"),
-        (dann_step_lambda_without_reversal, "is the domain loss's gradient reversed"),
-        (dann_step_detached_features, "is the domain loss's gradient reversed"),
-        (dann_step_domains_together, "passed through the network on its own"),
+    "dann_losses": [
+        (dann_losses_without_reversal, "through gradient_reversal(features, lambda_)"),
+        (dann_losses_lambda_without_reversal, "lambda_ only goes into the reversal"),
+        (dann_losses_detached_features, "is the domain loss's gradient reversed"),
+        (dann_losses_domains_together, "passed through the network on its own"),
+        (dann_losses_as_floats, "return a 0-dim tensor (no .item())"),
     ],
     "entropy_loss": [
         (entropy_summed_over_the_batch, "take the mean over the rows"),

@@ -13,8 +13,8 @@ source notebook, by its ``grade_id``), the library definitions that hold its ans
   so the library code built on it (a chapter's experiment, a method class) runs the learner's solution
   once its cell has run, and raises a `NotImplementedError` that names the exercise and its notebook before.
 * ``withheld``: other definitions that hold (part of) the same answer, such as a helper the reference
-  calls or a method class's copy of the exercise's step. There is no learner function to call in their
-  place: they raise, naming the exercise. The cells that need them run with the full course only.
+  calls. There is no learner function to call in their place: they raise, naming the exercise. The cells
+  that need them run with the full course only.
 
 Why each entry is what it is: `docs/student-edition.md`. Bodies are replaced with `ast` (the docstring and
 the signature stay, the rest of the file is untouched); `check_exercise_table` proves every graded exercise
@@ -69,7 +69,8 @@ EXERCISES: dict[str, Exercise] = {
     "l2_sp_penalty": Exercise(CH2, (f"{FINE_TUNING}:l2_sp_penalty",)),
     "distillation_loss": Exercise(CH2, (f"{FINE_TUNING}:distillation_loss",)),
     # Chapter 3: the reversal's answer is its Function's two methods; `gradient_reversal` and the
-    # `GradientReversal` module only call it. DANN's losses are the DANN step's answer, line for line.
+    # `GradientReversal` module only call it. DANN's own `adversarial_losses` calls `dann_losses`, so the
+    # library's DANN and the methods built on it (entropy minimisation, VADA, FixMatch) run the learner's.
     "gradient_reversal": Exercise(
         CH3,
         (
@@ -77,7 +78,7 @@ EXERCISES: dict[str, Exercise] = {
             "tlcourse/library/modules/reversal.py:GradientReversalFunction.backward",
         ),
     ),
-    "dann_step": Exercise(CH3, (), ("tlcourse/library/methods/adversarial.py:DANN.adversarial_losses",)),
+    "dann_losses": Exercise(CH3, ("tlcourse/library/methods/adversarial.py:dann_losses",)),
     "entropy_loss": Exercise(
         CH3,
         ("tlcourse/library/modules/entropies.py:entropy_loss",),

@@ -1,4 +1,4 @@
-"""DANN: one training step, the adversarial term's reach, and its arguments."""
+"""DANN: its losses (`dann_losses`), one training step, the adversarial term's reach, and its arguments."""
 
 import math
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from tlcourse.library.methods import DANN
+from tlcourse.library.methods import DANN, dann_losses
 from tlcourse.library.models import build_classifier
 from tlcourse.library.modules import (
     annealed_lr,
@@ -42,6 +42,51 @@ def test_adversarial_term_reaches_the_feature_extractor():
     F.binary_cross_entropy_with_logits(method.discriminator(features), domain_labels(8, 8)).backward()
     for reversed_, plain in zip(grad_through_grl, (p.grad for p in method.model.features.parameters())):
         assert torch.allclose(reversed_, -plain, atol=1e-6)
+
+
+def _losses_and_gradients(method, compute):
+    """What ``compute()`` returns, and the gradients the backward pass of class + domain loss leaves on ``method``."""
+    method.zero_grad(set_to_none=True)
+    out = compute()
+    (out["class_loss"] + out["domain_loss"]).backward()
+    return out, {name: p.grad.clone() for name, p in method.named_parameters() if p.grad is not None}
+
+
+def test_adversarial_losses_are_dann_losses_with_the_methods_networks_and_lambda():
+    """`DANN.adversarial_losses` is `dann_losses` on its model, discriminator and reversal's lambda: same values,
+    same gradients, and the target logits are the head on `dann_losses`'s target features."""
+    seed_everything(0)
+    method = DANN(build_classifier("lenet_bn"))
+    xs, ys, xt = _tiny_batch()
+    method.grl.lambda_ = 0.7
+
+    def through_the_method():
+        class_loss, domain_loss, stats, (source_logits, target_logits) = method.adversarial_losses(
+            xs, ys, xt, target_logits=True
+        )
+        return {
+            "class_loss": class_loss,
+            "domain_loss": domain_loss,
+            "source_logits": source_logits,
+            "target_logits": target_logits,
+            **stats,
+        }
+
+    mine, mine_grads = _losses_and_gradients(method, through_the_method)
+    theirs, their_grads = _losses_and_gradients(
+        method, lambda: dann_losses(method.model, method.discriminator, xs, ys, xt, 0.7)
+    )
+    assert set(theirs) == {"class_loss", "domain_loss", "domain_acc", "source_logits", "target_features"}
+    assert isinstance(theirs["domain_acc"], float) and mine["domain_acc"] == theirs["domain_acc"]
+    for key in ("class_loss", "domain_loss", "source_logits"):
+        assert torch.equal(mine[key], theirs[key]), key
+    assert theirs["target_features"].shape == (8, method.model.num_features)
+    assert torch.equal(mine["target_logits"], method.model.head(theirs["target_features"]))
+    assert mine_grads.keys() == their_grads.keys() and any(name.startswith("discriminator.") for name in mine_grads)
+    for name, grad in mine_grads.items():
+        assert torch.equal(grad, their_grads[name]), name
+    # Plain DANN leaves the target's predictions out.
+    assert method.adversarial_losses(xs, ys, xt)[3][1] is None
 
 
 def test_dann_step_changes_features_and_discriminator():

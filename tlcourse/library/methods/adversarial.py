@@ -24,7 +24,57 @@ from torch.nn import functional as F
 
 from tlcourse.library.methods.base import Method
 from tlcourse.library.models import FeatureClassifier
-from tlcourse.library.modules import DomainDiscriminator, GradientReversal, annealed_lr, dann_lambda, domain_labels
+from tlcourse.library.modules import (
+    DomainDiscriminator,
+    GradientReversal,
+    annealed_lr,
+    dann_lambda,
+    domain_labels,
+    gradient_reversal,
+)
+
+
+def dann_losses(
+    model: FeatureClassifier,
+    discriminator: torch.nn.Module,
+    source_x: torch.Tensor,
+    source_y: torch.Tensor,
+    target_x: torch.Tensor,
+    lambda_: float,
+) -> dict:
+    """DANN's two losses on one batch of labelled source and unlabelled target images.
+
+    The class loss is the cross-entropy of ``model.head`` on the source features; the domain loss, the binary
+    cross-entropy of ``discriminator`` on the features of both batches (source first, labelled 1; target, 0)
+    seen **through the gradient reversal** ``gradient_reversal(features, lambda_)``. So the backward pass of
+    ``class_loss + domain_loss`` trains the discriminator to tell the domains apart and the features to
+    hide them. Nothing is stepped here: the caller adds the losses (and whatever else it trains for) and
+    steps its optimizer.
+
+    Returns:
+        ``{"class_loss", "domain_loss"}`` (0-dim tensors that keep their gradients), ``"domain_acc"`` (a
+        float: the fraction of the batch whose domain the discriminator got right, logit > 0 meaning
+        source), and, for methods that add losses on them (`tlcourse.library.methods.boundary`),
+        ``"source_logits"`` (``(B_s, K)``) and ``"target_features"`` (``(B_t, d)``, before the reversal).
+    """
+    # Each domain goes through the network in its own batch, so that batch-norm layers (if any)
+    # normalise it with its own statistics: an alignment of first and second moments for free.
+    source_features = model.features(source_x)  # (B_s, d)
+    target_features = model.features(target_x)  # (B_t, d)
+    source_logits = model.head(source_features)
+    class_loss = F.cross_entropy(source_logits, source_y)
+    features = torch.cat([source_features, target_features])
+    domain_logits = discriminator(gradient_reversal(features, lambda_))  # (B_s + B_t,)
+    labels = domain_labels(len(source_x), len(target_x), features.device)
+    domain_loss = F.binary_cross_entropy_with_logits(domain_logits, labels)
+    domain_acc = ((domain_logits > 0).float() == labels).float().mean().item()
+    return {
+        "class_loss": class_loss,
+        "domain_loss": domain_loss,
+        "domain_acc": domain_acc,
+        "source_logits": source_logits,
+        "target_features": target_features,
+    }
 
 
 class DANN(Method):
@@ -98,7 +148,8 @@ class DANN(Method):
     def adversarial_losses(
         self, source_x: torch.Tensor, source_y: torch.Tensor, target_x: torch.Tensor, target_logits: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float], tuple[torch.Tensor, torch.Tensor | None]]:
-        """The two DANN losses of one batch, and the class logits for subclasses.
+        """The two DANN losses of one batch (`dann_losses`, with this method's networks and lambda), and the
+        class logits for subclasses.
 
         Args:
             target_logits: also run the label predictor on the target features (for losses on the
@@ -109,22 +160,12 @@ class DANN(Method):
             ``(class_loss, domain_loss, stats, (source_logits, target_logits or None))``; ``stats``
             holds the domain classifier's accuracy on this batch.
         """
-        # Each domain goes through the network in its own batch, so that batch-norm layers (if any)
-        # normalise it with its own statistics: an alignment of first and second moments for free.
-        source_features = self.model.features(source_x)  # (B_s, d)
-        target_features = self.model.features(target_x)  # (B_t, d)
-        source_logits = self.model.head(source_features)
-        class_loss = F.cross_entropy(source_logits, source_y)
-        features = torch.cat([source_features, target_features])
-        domain_logits = self.discriminator(self.grl(features))  # (B_s + B_t,)
-        labels = domain_labels(len(source_x), len(target_x), features.device)
-        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, labels)
-        domain_acc = ((domain_logits > 0).float() == labels).float().mean().item()
+        losses = dann_losses(self.model, self.discriminator, source_x, source_y, target_x, self.grl.lambda_)
         return (
-            class_loss,
-            domain_loss,
-            {"domain_acc": domain_acc},
-            (source_logits, self.model.head(target_features) if target_logits else None),
+            losses["class_loss"],
+            losses["domain_loss"],
+            {"domain_acc": losses["domain_acc"]},
+            (losses["source_logits"], self.model.head(losses["target_features"]) if target_logits else None),
         )
 
     def update(self, source_x, source_y, target_x, progress):
