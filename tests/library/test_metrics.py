@@ -10,6 +10,7 @@ from tlcourse.library.metrics import (
     gaussian_kernel,
     h_score,
     median_bandwidth,
+    mk_mmd2_unbiased,
     mmd2_unbiased,
     per_class_accuracy,
     proxy_a_distance,
@@ -216,3 +217,16 @@ def test_h_score_punishes_both_trivial_answers():
     assert h_score(torch.tensor([0, 1, 0, 1]), labels, unknown=2) == 0.0  # never "unknown"
     with pytest.raises(ValueError, match="unknown"):
         h_score(torch.tensor([0, 1]), torch.tensor([0, 1]), unknown=2)
+
+
+# ---------------------------------------------------------------- multi-kernel MMD
+
+
+def test_mk_mmd2_unbiased_is_the_mean_of_the_single_kernel_estimates():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(20, 3, generator=g), torch.randn(15, 3, generator=g) + 0.5
+    assert mk_mmd2_unbiased(x, y, [1.5]).item() == mmd2_unbiased(x, y, 1.5).item()
+    expected = (mmd2_unbiased(x, y, 0.5) + mmd2_unbiased(x, y, 2.0)) / 2
+    assert mk_mmd2_unbiased(x, y, [0.5, 2.0]).item() == pytest.approx(expected.item())
+    with pytest.raises(ValueError, match="at least one bandwidth"):
+        mk_mmd2_unbiased(x, y, [])

@@ -5,7 +5,8 @@ Two contracts (`base`): a `Method` (domain adaptation) takes one training step w
 generalization) with ``update(minibatches, progress)``; both classify with ``predict(x) -> logits``.
 `tlcourse.library.train.fit_method` and `tlcourse.library.train.fit_domains` run them. The families:
 
-* `adversarial`: DANN; `boundary`: entropy minimisation, VADA, DIRT-T, FixMatch;
+* `adversarial`: DANN; `discrepancy`: DAN (MK-MMD), MCD (two classifiers);
+* `boundary`: entropy minimisation, VADA, DIRT-T, FixMatch;
 * `fine_tuning`: freezing, new heads, L2-SP, distillation; `generalization`: ERM, CORAL, IRM, Mixup,
   domain randomisation; `label_shift`: BBSE, EM, calibration; `tta`: test-time adaptation (BN, TENT);
 * `universal`: partial, open-set and universal adaptation (PADA, OVANet).
@@ -16,6 +17,7 @@ Their building blocks (gradient reversal, entropy, VAT, ...) are in `tlcourse.li
 from tlcourse.library.methods.adversarial import DANN
 from tlcourse.library.methods.base import BaseMethod, Method, Minibatches, MultiDomainMethod, SourceOnly
 from tlcourse.library.methods.boundary import DIRTT, VADA, EntropyMinimization, FixMatch, FixMatchDANN
+from tlcourse.library.methods.discrepancy import DAN, MCD, fresh_copy
 from tlcourse.library.methods.fine_tuning import (
     distillation_loss,
     feature_blocks,
@@ -64,6 +66,7 @@ from tlcourse.library.methods.tta import (
 from tlcourse.library.methods.universal import PADA, OVANet, open_entropy, ova_loss, predict_with_unknown
 
 __all__ = ["BaseMethod", "Method", "Minibatches", "MultiDomainMethod", "SourceOnly"]
+__all__ += ["DAN", "MCD", "fresh_copy"]
 __all__ += ["DANN", "DIRTT", "VADA", "EntropyMinimization", "FixMatch", "FixMatchDANN"]
 __all__ += [
     "distillation_loss",
