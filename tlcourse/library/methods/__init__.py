@@ -8,7 +8,7 @@ generalization) with ``update(minibatches, progress)``; both classify with ``pre
 * `adversarial`: DANN; `discrepancy`: DAN (MK-MMD), MCD (two classifiers);
 * `boundary`: entropy minimisation, VADA, DIRT-T, FixMatch;
 * `fine_tuning`: freezing, new heads, L2-SP, distillation; `generalization`: ERM, CORAL, IRM, Mixup,
-  domain randomisation; `label_shift`: BBSE, EM, calibration; `tta`: test-time adaptation (BN, TENT);
+  domain randomisation; `label_shift`: BBSE, EM, calibration; `tta`: test-time adaptation (BN, TENT, TTT);
 * `universal`: partial, open-set and universal adaptation (PADA, OVANet).
 
 Their building blocks (gradient reversal, entropy, VAT, ...) are in `tlcourse.library.modules`.
@@ -56,10 +56,14 @@ from tlcourse.library.methods.label_shift import (
     weight_squared_error,
 )
 from tlcourse.library.methods.tta import (
+    TTT,
     Tent,
+    TTTAdapter,
+    all_rotations,
     batch_norm_layers,
     bn_adapted,
     predict_stream,
+    rotate_batch,
     tent_parameters,
     use_batch_statistics,
 )
@@ -105,5 +109,16 @@ __all__ += [
     "true_weights",
     "weight_squared_error",
 ]
-__all__ += ["Tent", "batch_norm_layers", "bn_adapted", "predict_stream", "tent_parameters", "use_batch_statistics"]
+__all__ += [
+    "TTT",
+    "TTTAdapter",
+    "Tent",
+    "all_rotations",
+    "batch_norm_layers",
+    "bn_adapted",
+    "predict_stream",
+    "rotate_batch",
+    "tent_parameters",
+    "use_batch_statistics",
+]
 __all__ += ["PADA", "OVANet", "open_entropy", "ova_loss", "predict_with_unknown"]
