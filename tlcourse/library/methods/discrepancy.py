@@ -40,7 +40,7 @@ MMDEstimate = Callable[[torch.Tensor, torch.Tensor, Sequence[float]], torch.Tens
 class DAN(Method):
     """Deep adaptation network: ``L = CE(G_y(G_f(x_s)), y_s) + lambda_p * MK-MMD^2(G_f(x_s), G_f(x_t))``.
 
-    The MK-MMD is estimated on each batch in linear time (`mk_mmd_linear`, the paper's eq. 5), with
+    The MK-MMD is estimated on each batch in linear time (`mk_mmd_linear`, the paper's estimate), with
     Gaussian kernels whose sigmas are ``bandwidth_multipliers`` times the batch's root mean squared
     distance (`scaled_bandwidths`), equal weights. The paper adapts the last three layers of AlexNet;
     here the one feature layer ``G_f(x)`` (``(B, num_features)``) that every method of the course shares.
@@ -109,7 +109,7 @@ def fresh_copy(module: nn.Module) -> nn.Module:
 
 
 class MCD(Method):
-    """Maximum classifier discrepancy (Saito et al., CVPR 2018, section 3.2): three steps per batch.
+    """Maximum classifier discrepancy (Saito et al., CVPR 2018): three steps per batch.
 
     A feature extractor ``G`` and two label predictors ``F1`` (the model's ``head``) and ``F2`` (a
     freshly initialised copy of it, `fresh_copy`), with ``d`` = `classifier_discrepancy`:

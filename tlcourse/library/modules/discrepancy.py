@@ -12,7 +12,7 @@ import torch
 
 
 def classifier_discrepancy(p1_logits: torch.Tensor, p2_logits: torch.Tensor) -> torch.Tensor:
-    """The mean absolute difference of two classifiers' class probabilities (Saito et al., 2018, eq. 1):
+    """The mean absolute difference of two classifiers' class probabilities (Saito et al., CVPR 2018):
 
         ``d(p1, p2) = (1 / N) sum_i (1 / K) sum_k |p1_k(x_i) - p2_k(x_i)|``,  ``p = softmax(logits)``
 

@@ -37,7 +37,7 @@ def pairwise_gaussian(a: torch.Tensor, b: torch.Tensor, bandwidths: Sequence[flo
 
 
 def mk_mmd_linear(source: torch.Tensor, target: torch.Tensor, bandwidths: Sequence[float]) -> torch.Tensor:
-    """Linear-time unbiased estimate of MK-MMD^2 (Gretton et al., JMLR 2012, Lemma 14; DAN, eq. 4-5).
+    """Linear-time unbiased estimate of MK-MMD^2 (Gretton et al., JMLR 2012, section 6; used by DAN).
 
     The batch is cut into quad-tuples ``z_i = (s_{2i-1}, s_{2i}, t_{2i-1}, t_{2i})``, ``i = 1 .. n/2``, and
 
