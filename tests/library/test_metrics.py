@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,10 +10,14 @@ from tlcourse.library.metrics import (
     accuracy,
     gaussian_kernel,
     h_score,
+    logme,
+    logme_evidence,
     median_bandwidth,
+    mk_mmd2_unbiased,
     mmd2_unbiased,
     per_class_accuracy,
     proxy_a_distance,
+    transferability_h_score,
 )
 
 
@@ -216,3 +221,93 @@ def test_h_score_punishes_both_trivial_answers():
     assert h_score(torch.tensor([0, 1, 0, 1]), labels, unknown=2) == 0.0  # never "unknown"
     with pytest.raises(ValueError, match="unknown"):
         h_score(torch.tensor([0, 1]), torch.tensor([0, 1]), unknown=2)
+
+
+# ---------------------------------------------------------------- multi-kernel MMD
+
+
+def test_mk_mmd2_unbiased_is_the_mean_of_the_single_kernel_estimates():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(20, 3, generator=g), torch.randn(15, 3, generator=g) + 0.5
+    assert mk_mmd2_unbiased(x, y, [1.5]).item() == mmd2_unbiased(x, y, 1.5).item()
+    expected = (mmd2_unbiased(x, y, 0.5) + mmd2_unbiased(x, y, 2.0)) / 2
+    assert mk_mmd2_unbiased(x, y, [0.5, 2.0]).item() == pytest.approx(expected.item())
+    with pytest.raises(ValueError, match="at least one bandwidth"):
+        mk_mmd2_unbiased(x, y, [])
+
+
+# ---------------------------------------------------------------- transferability: H-score and LogME
+
+
+def informative_and_random_features(seed: int = 0, n: int = 120, d: int = 6, classes: int = 3):
+    """Labels, features whose first ``classes`` dimensions carry the class, and features that do not."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % classes
+    informative = torch.randn(n, d, generator=g, dtype=torch.float64)
+    informative[:, :classes] += 3 * torch.nn.functional.one_hot(labels, classes)
+    return labels, informative, torch.randn(n, d, generator=g, dtype=torch.float64)
+
+
+def test_transferability_h_score_by_hand_on_one_feature():
+    # f = (0, 2, 4, 6), classes (0, 0, 1, 1): mean 3, cov(f) = (9 + 1 + 1 + 9) / 4 = 5; class means 1 and 5,
+    # so E[f | y] = (1, 1, 5, 5) with covariance (4 * 4) / 4 = 4: H = 4 / 5. In one dimension the
+    # Ledoit-Wolf target is cov(f) itself, no shrinkage: the same score.
+    features, labels = torch.tensor([[0.0], [2.0], [4.0], [6.0]]), torch.tensor([0, 0, 1, 1])
+    assert transferability_h_score(features, labels) == pytest.approx(0.8)
+    assert transferability_h_score(features, labels, shrinkage=True) == pytest.approx(0.8)
+
+
+def test_transferability_h_score_ignores_the_features_scale():
+    labels, f, _ = informative_and_random_features()
+    mixing = torch.randn(6, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    plain = transferability_h_score(f, labels)
+    # Any invertible linear map of the features, for the plain score; a common scale, with shrinkage.
+    assert transferability_h_score(f @ mixing + 5.0, labels) == pytest.approx(plain, rel=1e-6)
+    shrunk = transferability_h_score(f, labels, shrinkage=True)
+    assert transferability_h_score(100 * f, labels, shrinkage=True) == pytest.approx(shrunk, rel=1e-6)
+
+
+def test_transferability_h_score_prefers_features_that_separate_the_classes():
+    labels, informative, random = informative_and_random_features()
+    for shrinkage in (False, True):
+        good = transferability_h_score(informative, labels, shrinkage=shrinkage)
+        bad = transferability_h_score(random, labels, shrinkage=shrinkage)
+        assert good > 5 * bad + 0.5
+        assert good <= 2 + 1e-9  # at most K - 1 = 2
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        transferability_h_score(informative, torch.zeros(120, dtype=torch.long))
+    with pytest.raises(ValueError, match="shape"):
+        transferability_h_score(informative, labels[:10])
+
+
+def gaussian_log_evidence(features: np.ndarray, target: np.ndarray, alpha: float, beta: float) -> float:
+    """log N(y; 0, C) / n with ``C = I / beta + F F^T / alpha``: the evidence by brute force, weights integrated out."""
+    n = len(target)
+    covariance = np.eye(n) / beta + features @ features.T / alpha
+    _, log_det = np.linalg.slogdet(covariance)
+    return float(-0.5 * (n * np.log(2 * np.pi) + log_det + target @ np.linalg.solve(covariance, target)) / n)
+
+
+@pytest.mark.parametrize("n, d", [(30, 4), (8, 12)])  # more images than features, and fewer
+def test_logme_evidence_is_the_marginal_likelihood_at_its_maximum(n, d):
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(n, d))
+    # A target the features explain in part (useless features would send alpha to infinity: no interior maximum).
+    target = features @ rng.normal(size=d) + 0.5 * rng.normal(size=n)
+    evidence, alpha, beta = logme_evidence(features, target)
+    assert evidence == pytest.approx(gaussian_log_evidence(features, target, alpha, beta), rel=1e-8)
+    # MacKay's fixed point is a maximum of the evidence in alpha and in beta.
+    for a, b in ((1.2 * alpha, beta), (alpha / 1.2, beta), (alpha, 1.2 * beta), (alpha, beta / 1.2)):
+        assert gaussian_log_evidence(features, target, a, b) < evidence
+
+
+def test_logme_prefers_informative_features_and_is_finite_and_deterministic():
+    labels, informative, random = informative_and_random_features()
+    good, bad = logme(informative, labels), logme(random, labels)
+    assert math.isfinite(good) and math.isfinite(bad)
+    assert good > bad + 0.1
+    assert logme(informative, labels) == good
+    # One-vs-rest: the score is the mean of the classes' evidences.
+    f = informative.numpy()
+    per_class = [logme_evidence(f, (labels.numpy() == k).astype(float))[0] for k in range(3)]
+    assert good == pytest.approx(float(np.mean(per_class)))

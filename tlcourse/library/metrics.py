@@ -1,9 +1,13 @@
-"""Metrics for transfer learning: accuracy, and how far apart two domains are.
+"""Metrics for transfer learning: accuracy, how far apart two domains are, and how transferable features are.
 
 Accuracy tells how well a model does on a domain; the maximum mean discrepancy (MMD) and the proxy
 A-distance tell how different two domains look, before or after a feature extractor. The domain
 adaptation bound of Ben-David et al. (2007, 2010) links the two: target error <= source error + a
 distance between the domains + the error of the best joint hypothesis.
+
+Transferability scores (`transferability_h_score`, `logme`) rank pre-trained feature extractors for a
+labelled target task *before* any fine-tuning: each scores how well the frozen features of the target
+images explain their labels, in one pass and without training a network.
 
 All functions take tensors and return Python floats or tensors on the inputs' device; none of them
 changes its inputs.
@@ -11,8 +15,11 @@ changes its inputs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
+from sklearn.covariance import LedoitWolf
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -139,6 +146,25 @@ def mmd2_unbiased(x: Tensor, y: Tensor, bandwidth: float | None = None) -> Tenso
     )
 
 
+def mk_mmd2_unbiased(x: Tensor, y: Tensor, bandwidths: Sequence[float]) -> Tensor:
+    """Quadratic-time unbiased estimate of the multi-kernel MMD^2, with equal weights on the kernels.
+
+    ``MK-MMD^2 = (1/U) sum_u MMD_u^2``: MMD^2 is linear in the kernel, so the mixture's estimate is the
+    mean of `mmd2_unbiased` over the ``U`` bandwidths (DAN, Long et al., ICML 2015). The
+    linear-time estimate that DAN trains with is `tlcourse.library.modules.mk_mmd_linear`; this one has
+    a smaller variance and costs ``O(n^2)`` kernel evaluations per bandwidth.
+
+    Args:
+        x: ``(m, d)``, m >= 2; y: ``(n, d)``, n >= 2; bandwidths: the sigmas, each > 0.
+
+    Returns:
+        0-dim tensor, differentiable in x and y.
+    """
+    if not bandwidths:
+        raise ValueError("mk_mmd2_unbiased needs at least one bandwidth.")
+    return torch.stack([mmd2_unbiased(x, y, float(sigma)) for sigma in bandwidths]).mean()
+
+
 def proxy_a_distance(source: Tensor, target: Tensor, seed: int = 0, test_fraction: float = 0.5) -> float:
     """Proxy A-distance ``d_A = 2 (1 - 2 eps)`` between two domains, in [-2, 2].
 
@@ -195,3 +221,129 @@ def h_score(predictions: Tensor, labels: Tensor, unknown: int) -> float:
     if acc_known + acc_unknown == 0:
         return 0.0
     return 2 * acc_known * acc_unknown / (acc_known + acc_unknown)
+
+
+# ------------------------------------------------------------------------------ transferability scores
+def _features_and_labels(features: Tensor, labels: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, d)`` float64 features and ``(n,)`` integer labels as numpy arrays, checked."""
+    f = features.detach().reshape(len(features), -1).cpu().double().numpy()
+    y = labels.detach().cpu().numpy()
+    if y.ndim != 1 or len(y) != len(f):
+        raise ValueError(f"labels must have shape ({len(f)},) to match the features, got {tuple(labels.shape)}.")
+    if len(np.unique(y)) < 2:
+        raise ValueError("a transferability score needs labels of at least 2 classes.")
+    return f, y
+
+
+def transferability_h_score(features: Tensor, labels: Tensor, shrinkage: bool = False) -> float:
+    """The H-score of features for a classification task (Bao et al., ICIP 2019), higher is better.
+
+    ``H(f) = tr(cov(f)^-1 cov(E[f | y]))``: the variance of the features *between* the classes, measured
+    in units of their total variance (a multi-class Fisher ratio). Bao et al. derive it from the
+    asymptotic error of deciding the label from ``f``, so it ranks feature extractors for a target task
+    without training any. Invariant to any invertible linear map of the features; at most
+    ``min(d, K - 1)``, for K classes.
+
+    ``cov(f)`` is inverted: with many features and few images its sample estimate is ill-conditioned, and
+    the score is then mostly noise. ``shrinkage=True`` uses the Ledoit-Wolf estimate
+    ``cov_a = (1 - a) cov(f) + a mu I`` (scikit-learn's `LedoitWolf`, with ``a`` chosen in closed form)
+    and scores ``tr(cov_a^-1 (1 - a) cov(E[f | y]))``, the regularised H-score of Ibrahim, Ponomareva &
+    Mazumder ("Newer is not always better: rethinking transferability metrics", 2022).
+
+    Not `h_score`, chapter 4's harmonic mean of known and unknown accuracy in open-set adaptation: the
+    two share a name in the literature and nothing else.
+
+    Args:
+        features: ``(n, d)`` features of the target images (each row flattened); labels: ``(n,)`` classes.
+        shrinkage: use the Ledoit-Wolf estimate of ``cov(f)``.
+
+    Returns:
+        the score, a float >= 0 (dimensionless).
+    """
+    f, y = _features_and_labels(features, labels)
+    f = f - f.mean(0)
+    class_means = np.zeros_like(f)  # row i: the mean feature of i's class, E[f | y_i]
+    for k in np.unique(y):
+        class_means[y == k] = f[y == k].mean(0)
+    between = class_means.T @ class_means / len(f)  # cov(E[f | y]): its mean is 0, as f's is
+    if shrinkage:
+        estimator = LedoitWolf(assume_centered=True).fit(f)
+        covariance, between = estimator.covariance_, (1 - estimator.shrinkage_) * between
+    else:
+        covariance = f.T @ f / len(f)
+    return float(np.trace(np.linalg.pinv(covariance, rcond=1e-15, hermitian=True) @ between))
+
+
+def logme_evidence(
+    features: np.ndarray | Tensor, target: np.ndarray | Tensor, max_iter: int = 100, tol: float = 1e-6
+) -> tuple[float, float, float]:
+    """LogME for one regression target: maximise the evidence of a Bayesian linear model over alpha, beta.
+
+    The model (You et al., ICML 2021): ``y = F w + noise``, ``w ~ N(0, alpha^-1 I_d)``,
+    ``noise ~ N(0, beta^-1 I_n)``. Its evidence (marginal likelihood) is
+
+        ``log p(y | F, alpha, beta) = n/2 log beta + d/2 log alpha - n/2 log 2 pi
+                                      - beta/2 ||F m - y||^2 - alpha/2 ||m||^2 - 1/2 log det A``,
+
+    with ``A = alpha I + beta F^T F`` and the posterior mean ``m = beta A^-1 F^T y``. MacKay's fixed point
+    (the paper's Algorithm 1) maximises it: with ``s_i`` the eigenvalues of ``F^T F``,
+    ``gamma = sum_i beta s_i / (alpha + beta s_i)`` (the number of well-determined directions),
+    ``alpha <- gamma / ||m||^2`` and ``beta <- (n - gamma) / ||F m - y||^2``, until alpha / beta settles.
+    One SVD of ``F`` makes each iteration ``O(n d)``.
+
+    Args:
+        features: ``(n, d)``; target: ``(n,)`` (arrays or CPU tensors; computed in float64).
+        max_iter: the most fixed-point iterations; tol: the relative change of alpha / beta that stops them.
+
+    Returns:
+        ``(evidence / n, alpha, beta)`` at the fixed point.
+    """
+    features, target = np.asarray(features, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    n, d = features.shape
+    u, sigma, vt = np.linalg.svd(features, full_matrices=False)  # F = U diag(sigma) V^T, r = min(n, d)
+    s = sigma**2  # the nonzero eigenvalues of F^T F (and zeros)
+    projected = u.T @ target  # (r,): y in the basis of F's left singular vectors
+    alpha, beta = 1.0, 1.0
+
+    def posterior(alpha: float, beta: float) -> tuple[float, float]:
+        """``||m||^2`` and ``||F m - y||^2`` for the posterior mean ``m = beta A^-1 F^T y``, ``(d,)``."""
+        m = vt.T @ (beta * sigma * projected / (alpha + beta * s))
+        return float(m @ m), float(((features @ m - target) ** 2).sum())
+
+    for _ in range(max_iter):
+        m_sq, residual = posterior(alpha, beta)
+        gamma = float((beta * s / (alpha + beta * s)).sum())
+        new_alpha, new_beta = gamma / max(m_sq, 1e-12), (n - gamma) / max(residual, 1e-12)
+        settled = abs(new_alpha / new_beta - alpha / beta) <= tol * alpha / beta
+        alpha, beta = new_alpha, new_beta
+        if settled:
+            break
+    m_sq, residual = posterior(alpha, beta)
+    # log det A: the r eigenvalues alpha + beta s_i, and d - r more equal to alpha.
+    log_det = np.log(alpha + beta * s).sum() + (d - len(s)) * np.log(alpha)
+    evidence = (
+        n / 2 * np.log(beta)
+        + d / 2 * np.log(alpha)
+        - n / 2 * np.log(2 * np.pi)
+        - beta / 2 * residual
+        - alpha / 2 * m_sq
+        - log_det / 2
+    )
+    return float(evidence / n), alpha, beta
+
+
+def logme(features: Tensor, labels: Tensor) -> float:
+    """LogME, the log of the maximum evidence of a linear model on the features (You et al., ICML 2021).
+
+    How well a *Bayesian* linear model on the frozen features explains the labels: for each class k the
+    one-vs-rest target ``y_k = [y == k]`` (``(n,)``, 0 or 1) gets its evidence maximised over the prior
+    precision alpha and the noise precision beta (`logme_evidence`), and LogME is the mean over classes
+    of ``evidence / n``. Integrating over the weights, rather than fitting them, is what keeps it from
+    rewarding features that merely allow overfitting: no validation split, no hyperparameter, and
+    deterministic. Higher is better; a log-likelihood per image (nats), often negative.
+
+    Args:
+        features: ``(n, d)`` features of the target images (each row flattened); labels: ``(n,)`` classes.
+    """
+    f, y = _features_and_labels(features, labels)
+    return float(np.mean([logme_evidence(f, (y == k).astype(np.float64))[0] for k in np.unique(y)]))
