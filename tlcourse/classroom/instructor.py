@@ -377,8 +377,10 @@ def nbgrader_api(
     cell_timeout: int | None = None,
     memory_mib: int | None = None,
     submission_timeout: int | None = None,
+    exchange_root: Path | None = None,
 ):
-    """nbgrader's API with the repository's configuration, for a course at ``root`` (default: the repository)."""
+    """nbgrader's API with the repository's configuration, for a course at ``root`` (default: the repository),
+    with nbgrader's exchange at ``exchange_root`` (default: the course's ``exchange/``; a hub's is its own)."""
     from nbgrader.apps import NbGraderAPI
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -387,6 +389,8 @@ def nbgrader_api(
     if root is not None:
         config.CourseDirectory.root = str(Path(root).resolve())
         config.Exchange.root = str(Path(root).resolve() / "exchange")
+    if exchange_root is not None:
+        config.Exchange.root = str(exchange_root)
     if cell_timeout is not None:
         config.Execute.timeout = cell_timeout
     if memory_mib is not None:
