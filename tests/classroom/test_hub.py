@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -164,7 +165,7 @@ def test_sigterm_stops_the_hub_and_every_server(tmp_path, tiny_course):
     command += ["--roster", str(roster(tmp_path, "teacher instructor\nalice\n")), "--root", str(tiny_course)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert "JupyterHub for tlcourse" in process.stdout.readline()
+        assert "JupyterHub for tlcourse" in process.stdout.readline()  # printed once the hub answers
         assert start_server(state, port, "alice"), "alice's server did not answer"
         servers = hub.marked_processes(state)
         assert len(servers) >= 2, "the proxy and alice's server should be running"
@@ -193,8 +194,16 @@ def start_server(state: Path, port: int, user: str) -> bool:
     form = urllib.parse.urlencode({"username": user, "password": password, "_xsrf": xsrf}).encode()
     with opener.open(f"{base}/hub/login?next=/hub/spawn", data=form, timeout=180) as answer:
         answer.read()
-    with opener.open(f"{base}/user/{user}/api/status", timeout=180) as answer:
-        return answer.status == 200
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:  # the server starts behind JupyterHub's spawn-pending page
+        try:
+            with opener.open(f"{base}/user/{user}/lab", timeout=30) as answer:  # through its OAuth
+                return answer.status == 200
+        except urllib.error.HTTPError as error:
+            if error.code not in (424, 502, 503):
+                raise
+        time.sleep(0.5)
+    return False
 
 
 def test_reap_ends_a_marked_process(tmp_path):

@@ -346,7 +346,8 @@ def start_hub(
 
 def serve(state: Path, roster_path: Path, *, course_root: Path, port: int) -> int:
     """``python -m tlcourse hub``: run the hub until Ctrl-C or SIGTERM, then stop it and everything it started."""
-    hub = start_hub(state, roster_path, course_root=course_root, port=port)
+    log = Path(state).resolve() / "hub.log"
+    hub = start_hub(state, roster_path, course_root=course_root, port=port, log=log)
     stopping = []
 
     def request_stop(signum, frame):
@@ -357,7 +358,8 @@ def serve(state: Path, roster_path: Path, *, course_root: Path, port: int) -> in
         print(f"JupyterHub for {COURSE_ID} at {hub.url} (this machine only), state in {state}")
         print(f"  instructors {', '.join(hub.roster.instructors)}: password {hub.passwords['instructor']}")
         print(f"  students {', '.join(hub.roster.students)}: password {hub.passwords['student']}")
-        print(f"  (the passwords are in {state / 'passwords'}); Ctrl-C stops the hub and every server")
+        print(f"  (the passwords are in {state / 'passwords'}; JupyterHub's log in {log})")
+        print("Ctrl-C stops the hub and every server", flush=True)
         while not stopping and hub.process.poll() is None:
             time.sleep(0.5)
     finally:
