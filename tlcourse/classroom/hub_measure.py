@@ -11,6 +11,7 @@ hand, with the command and how busy the machine was.
 from __future__ import annotations
 
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -46,6 +47,7 @@ def per_student_memory(state: Path, students: list[str]) -> dict[str, float]:
 def main(count: int = 4) -> int:
     from playwright.sync_api import sync_playwright
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the hub stops too (finally)
     students = [f"student{i}" for i in range(1, count + 1)]
     work = Path(tempfile.mkdtemp(prefix="tlcourse-hub-measure-"))
     roster = work / "roster.txt"
@@ -62,11 +64,13 @@ def main(count: int = 4) -> int:
             for student in students:
                 page = browser.new_context().new_page()
                 page.set_default_timeout(300_000)
-                page.goto(f"{running.url}/hub/login?next=/user/{student}/lab/tree/{CHAPTER}/{NOTEBOOK}")
+                page.goto(f"{running.url}/hub/login")
                 page.fill("#username_input", student)
                 page.fill("#password_input", running.passwords["student"])
                 start = time.monotonic()
-                page.click("#login_submit")
+                page.click("#login_submit")  # JupyterHub starts the server, then JupyterLab opens
+                page.locator(".jp-Launcher").wait_for()
+                page.goto(f"{running.url}/user/{student}/lab/tree/{CHAPTER}/{NOTEBOOK}")
                 page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first.wait_for()
                 seconds[student] = time.monotonic() - start
                 page.locator(".jp-Notebook .jp-Cell").first.click()
