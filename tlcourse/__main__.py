@@ -214,7 +214,7 @@ def _hub(args: argparse.Namespace) -> int:
     if args.due and args.action != "release":
         raise ValueError(f"--due is for `hub release`, not `hub {args.action}`.")
     api = hub.hub_api(args.state, args.root)
-    chapters = instructor._check_chapters(api, args.chapters)
+    chapters = instructor.check_chapters(api, args.chapters)
     if args.action == "release":
         hub.release(api, chapters, hub.parse_deadline(args.due) if args.due else None)
     elif args.action == "collect":

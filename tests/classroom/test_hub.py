@@ -211,6 +211,9 @@ def test_reap_ends_a_marked_process(tmp_path):
     env = {**os.environ, hub.MARKER: str(state.resolve())}
     orphan = subprocess.Popen(["sleep", "60"], env=env, start_new_session=True)
     try:
+        deadline = time.monotonic() + 10  # its environment is the marked one once it has exec'd sleep
+        while orphan.pid not in hub.marked_processes(state) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert orphan.pid in hub.marked_processes(state)
         assert orphan.pid in hub.reap(state)
         assert orphan.wait(10) is not None

@@ -399,7 +399,7 @@ def release(api, chapters: list[str], due: dt.datetime | None = None) -> None:
             api.gradebook.update_or_create_assignment(chapter, duedate=due)
         result = api.release_assignment(chapter)
         if not result["success"]:
-            raise GradingError(instructor._fail(f"hub release {chapter}", result))
+            raise GradingError(instructor.failure_message(f"hub release {chapter}", result))
         print(f"{chapter}: in the exchange for students to fetch" + (f" (due {due:%Y-%m-%d %H:%M} UTC)" if due else ""))
 
 
@@ -431,7 +431,7 @@ def collect(api, chapter: str) -> dict[str, str]:
 
     result = api.collect(chapter, update=True)
     if not result["success"]:
-        raise GradingError(instructor._fail(f"hub collect {chapter}", result))
+        raise GradingError(instructor.failure_message(f"hub collect {chapter}", result))
     try:
         due = api.gradebook.find_assignment(chapter).duedate
     except Exception:
@@ -464,7 +464,7 @@ def return_feedback(api, chapters: list[str]) -> None:
     for chapter in chapters:
         result = api.release_feedback(chapter)
         if not result["success"]:
-            raise GradingError(instructor._fail(f"hub feedback {chapter}", result))
+            raise GradingError(instructor.failure_message(f"hub feedback {chapter}", result))
         print(f"{chapter}: feedback in the exchange for students to fetch")
 
 
