@@ -2,6 +2,7 @@
 #   make course   runs the course's main job: executes the chapter notebooks, prints each chapter's table
 #   make test     runs make lint, then every test: package, notebooks (nbval), grading pipeline
 #   make lint     ruff (lint and format) over the repository, and the notebooks committed without outputs
+#   make hub      starts a class on this machine: JupyterHub on 127.0.0.1 with the roster's people (Ctrl-C stops it)
 #   make clean    removes executed notebooks and caches; grading state stays (make clean-grades asks, or FORCE=1)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 # nbgrader calls tools of its environment (alembic) by name: put the environment first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup data sandbox course lint test lab expected benchmark benchmark-tests clean clean-grades
+.PHONY: setup data sandbox chromium hub-proxy hub course lint test lab expected benchmark benchmark-tests clean clean-grades
 
 # Re-install only when the package's dependencies change.
 $(STAMP): pyproject.toml
@@ -44,7 +45,30 @@ sandbox:
 		    DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1; }; }; } || \
 		echo "note: bubblewrap is not installed (apt-get install bubblewrap): the sandbox tests are skipped"
 
-test: lint setup sandbox
+# The browser tests' chromium (Debian's; Playwright drives it by path): installed with apt where this runs as
+# root, as bubblewrap is; elsewhere the browser tests are skipped with their reason.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+		  { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1; \
+		    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+		echo "note: chromium is not installed (apt-get install chromium): the browser tests are skipped"
+
+# JupyterHub's proxy from npm (it speaks the WebSocket subprotocols JupyterLab's kernels ask for), into .venv/node;
+# without Node, the hub uses the Python configurable-http-proxy that `make setup` installs.
+hub-proxy: $(STAMP)
+	@test -x $(VENV)/node/node_modules/.bin/configurable-http-proxy || ! command -v npm >/dev/null 2>&1 || \
+		npm install --prefix $(VENV)/node --no-audit --no-fund --silent configurable-http-proxy >/dev/null 2>&1 || \
+		echo "note: npm could not install configurable-http-proxy: the hub uses the Python one"
+
+# A class on this machine (see README, "A class on a hub"): JupyterHub on 127.0.0.1:$(PORT), people from $(ROSTER).
+PORT ?= 8000
+ROSTER ?= roster.txt
+hub: setup hub-proxy
+	$(PY) -m tlcourse hub --roster $(ROSTER) --port $(PORT)
+
+test: lint setup sandbox chromium hub-proxy
 	$(PY) -m pytest
 
 lab: setup

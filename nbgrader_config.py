@@ -1,5 +1,6 @@
 """nbgrader configuration: the course root is this repository, chapters are folders of notebooks/."""
 
+import os
 from pathlib import Path
 
 c = get_config()  # noqa: F821 (nbgrader provides get_config)
@@ -15,7 +16,8 @@ c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
-c.Exchange.root = str(root / "exchange")
+# A class hub (python -m tlcourse hub) gives the instructor's server its own exchange.
+c.Exchange.root = os.environ.get("TLCOURSE_EXCHANGE_ROOT") or str(root / "exchange")
 
 # Cells that kill their kernel or ignore the timeout's interrupt cost their own points, not the rest:
 # tlcourse's Execute restarts the kernel, replays the cells above, and goes on (tlcourse/classroom/instructor.py).

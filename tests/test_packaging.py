@@ -69,3 +69,12 @@ def test_pre_commit_runs_ruff_and_nbstripout_with_the_same_ruff_as_make_lint():
     (pinned,) = [item.removeprefix("ruff==") for item in dev if item.startswith("ruff")]
     hook_rev = re.search(r"ruff-pre-commit\n\s+rev: v(\S+)", config).group(1)
     assert hook_rev == pinned, f"pre-commit runs ruff {hook_rev}, make lint ruff {pinned}: keep them the same"
+
+
+def test_the_test_command_installs_chromium_and_the_hub_has_its_target():
+    prerequisites, _ = make_target("test")
+    assert "chromium" in prerequisites and "hub-proxy" in prerequisites, prerequisites
+    _, recipe = make_target("chromium")
+    assert any("apt-get install -y -q chromium" in line for line in recipe), "make chromium does not use apt"
+    _, recipe = make_target("hub")
+    assert any("-m tlcourse hub" in line for line in recipe), "make hub does not run python -m tlcourse hub"

@@ -1,4 +1,4 @@
-"""Command line: ``python -m tlcourse {reproduce,expected,data,course,grade,benchmark} ...``.
+"""Command line: ``python -m tlcourse {reproduce,expected,data,course,grade,hub,benchmark} ...``.
 
 Every sub-command is a thin layer over the package (the experiments, the library's data tools, the
 classroom), so the notebooks, the tests and the command line run the same code. It is the one module
@@ -198,6 +198,33 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub(args: argparse.Namespace) -> int:
+    _instructors_only(f"hub {args.action}")
+    from tlcourse.classroom import hub
+
+    if args.action == "start":
+        if args.chapters or args.due:
+            raise ValueError("--chapters and --due are for `hub release|collect|feedback`, not `hub start`.")
+        root = args.root or Path(__file__).resolve().parents[1]
+        return hub.serve(args.state, args.roster, course_root=root, port=args.port)
+    from tlcourse.classroom import instructor
+
+    if not args.chapters:
+        raise ValueError(f"`hub {args.action}` needs the chapters: --chapters 01-domain-shift")
+    if args.due and args.action != "release":
+        raise ValueError(f"--due is for `hub release`, not `hub {args.action}`.")
+    api = hub.hub_api(args.state, args.root)
+    chapters = instructor.check_chapters(api, args.chapters)
+    if args.action == "release":
+        hub.release(api, chapters, hub.parse_deadline(args.due) if args.due else None)
+    elif args.action == "collect":
+        for chapter in chapters:
+            hub.collect(api, chapter)
+    else:
+        hub.return_feedback(api, chapters)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tlcourse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -272,6 +299,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--regrade", action="store_true", help="autograde: grade again submissions graded before")
     p.set_defaults(func=_grade)
+
+    p = sub.add_parser(
+        "hub",
+        help="a class on this machine: start a JupyterHub (127.0.0.1 only); release, collect, return feedback",
+    )
+    p.add_argument("action", nargs="?", default="start", choices=["start", "release", "collect", "feedback"])
+    p.add_argument("--roster", type=Path, default=Path("roster.txt"), help="one name a line (default roster.txt)")
+    p.add_argument("--state", type=Path, default=Path("hub-state"), help="the hub's folder (default hub-state)")
+    p.add_argument("--port", type=_positive_int, default=8000, help="the hub's port on 127.0.0.1 (default 8000)")
+    p.add_argument("--root", type=Path, help="course root (default: this repository)")
+    p.add_argument("--chapters", nargs="*", help="release, collect, feedback: chapter folder names")
+    p.add_argument("--due", help="release: the deadline, e.g. 2026-12-01T17:00 (UTC)")
+    p.set_defaults(func=_hub)
 
     p = sub.add_parser(
         "benchmark", help="time every notebook and experiment, and their peak memory, against the budgets"

@@ -402,8 +402,10 @@ def nbgrader_api(
     cell_timeout: int | None = None,
     memory_mib: int | None = None,
     submission_timeout: int | None = None,
+    exchange_root: Path | None = None,
 ):
-    """nbgrader's API with the repository's configuration, for a course at ``root`` (default: the repository)."""
+    """nbgrader's API with the repository's configuration, for a course at ``root`` (default: the repository),
+    with nbgrader's exchange at ``exchange_root`` (default: the course's ``exchange/``; a hub's is its own)."""
     from nbgrader.apps import NbGraderAPI
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -412,6 +414,8 @@ def nbgrader_api(
     if root is not None:
         config.CourseDirectory.root = str(Path(root).resolve())
         config.Exchange.root = str(Path(root).resolve() / "exchange")
+    if exchange_root is not None:
+        config.Exchange.root = str(exchange_root)
     if cell_timeout is not None:
         config.Execute.timeout = cell_timeout
     if memory_mib is not None:
@@ -429,7 +433,7 @@ def chapters_of(api) -> list[str]:
     return sorted(p.name for p in source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
-def _check_chapters(api, chapters: list[str] | None) -> list[str]:
+def check_chapters(api, chapters: list[str] | None) -> list[str]:
     known = chapters_of(api)
     chapters = chapters or known
     unknown = sorted(set(chapters) - set(known))
@@ -438,7 +442,7 @@ def _check_chapters(api, chapters: list[str] | None) -> list[str]:
     return chapters
 
 
-def _fail(what: str, result: dict) -> str:
+def failure_message(what: str, result: dict) -> str:
     lines = (result.get("log", "") + result.get("error", "")).strip().splitlines()
     return f"{what}: " + (" | ".join(lines[-3:]) if lines else "failed")
 
@@ -451,7 +455,7 @@ def release(api, chapters: list[str] | None = None) -> list[Path]:
     chapter; it is written beside the old one and renamed into place, so a failure keeps the old one.
     """
     written = []
-    for chapter in _check_chapters(api, chapters):
+    for chapter in check_chapters(api, chapters):
         folder = Path(api.coursedir.root) / api.coursedir.release_directory / chapter
         backup = folder.with_name(f".{chapter}.before-release")
         shutil.rmtree(backup, ignore_errors=True)
@@ -464,7 +468,7 @@ def release(api, chapters: list[str] | None = None) -> list[Path]:
                     shutil.rmtree(folder, ignore_errors=True)
                     backup.replace(folder)
                 raise GradingError(
-                    _fail(f"grade release {chapter}", result)
+                    failure_message(f"grade release {chapter}", result)
                     + " (the previous release is kept; a solution region without its END marker, or a graded "
                     "cell removed after students submitted, are common causes)"
                 )
@@ -806,7 +810,7 @@ def autograde(
     grades that many submissions at once, each in a process of its own (they share the gradebook).
     """
     rows = []
-    chapters = _check_chapters(api, chapters)
+    chapters = check_chapters(api, chapters)
     check_students(api, chapters, students)
     root = Path(api.coursedir.root)
     bad_names = [
@@ -852,7 +856,7 @@ def autograde(
         if result["success"]:
             stamp.write_text(digest + "\n")
         else:
-            row.error = _fail("autograde", result)
+            row.error = failure_message("autograde", result)
         print(f"    {student}: {row.score:g}/{row.max_score:g} in {seconds:.1f} s", flush=True)
         rows.append(row)
 
@@ -905,13 +909,13 @@ def summary_table(rows: list[GradeRow]) -> str:
 def feedback(api, chapters: list[str] | None = None) -> list[Path]:
     """HTML feedback for every autograded submission, in ``feedback/<student>/<chapter>/``."""
     written = []
-    for chapter in _check_chapters(api, chapters):
+    for chapter in check_chapters(api, chapters):
         if not any((Path(api.coursedir.root) / api.coursedir.autograded_directory).glob(f"*/{chapter}")):
             print(f"no feedback for {chapter}: nothing of it is autograded yet (run grade autograde first)")
             continue
         result = api.generate_feedback(chapter, force=True)
         if not result["success"]:
-            raise GradingError(_fail(f"grade feedback {chapter}", result))
+            raise GradingError(failure_message(f"grade feedback {chapter}", result))
         written += sorted((Path(api.coursedir.root) / api.coursedir.feedback_directory).glob(f"*/{chapter}/*.html"))
     print(f"wrote {len(written)} feedback files")
     return written
