@@ -163,12 +163,19 @@ def test_sigterm_stops_the_hub_and_every_server(tmp_path, tiny_course):
     state, port = tmp_path / "state", hub.free_port()
     command = [sys.executable, "-m", "tlcourse", "hub", "--state", str(state), "--port", str(port)]
     command += ["--roster", str(roster(tmp_path, "teacher instructor\nalice\n")), "--root", str(tiny_course)]
+    release = [sys.executable, "-m", "tlcourse", "grade", "release", "--root", str(tiny_course)]
+    assert subprocess.run(release, capture_output=True, timeout=300).returncode == 0  # a student needs a release
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert "JupyterHub for tlcourse" in process.stdout.readline()  # printed once the hub answers
         assert start_server(state, port, "alice"), "alice's server did not answer"
         servers = hub.marked_processes(state)
         assert len(servers) >= 2, "the proxy and alice's server should be running"
+        # A student's server (and so her kernels) imports the student edition that the release wrote.
+        edition = tiny_course.resolve() / "release" / "student-edition"
+        assert (edition / "tlcourse" / "__init__.py").is_file()
+        environments = [Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") for pid in servers]
+        assert [f"PYTHONPATH={edition}".encode() in env for env in environments].count(True) == 1, environments
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=60)[0]
         assert process.returncode == 0, output

@@ -8,7 +8,12 @@
   for a class on this machine only; a real class uses its OAuth or LTI authenticator (docs/deploy.md).
 - Each person's single-user server is the course's own environment (this Python), started by
   JupyterHub's SimpleLocalProcessSpawner as the hub's own user, with a home folder of its own under
-  ``STATE/homes/``. The instructor's server opens in the course folder (formgrader, ``grade ...``).
+  ``STATE/homes/``. The instructor's server opens in the course folder (formgrader, ``grade ...``). A
+  student's server has the student edition's ``tlcourse`` first on its path (``release/student-edition``,
+  which ``hub release`` writes; before any release a student's server does not start), so a student's
+  kernel holds no reference answer. On one machine
+  and one system user that is no wall: the course folder is still readable (a real class uses one container
+  a student, docs/deploy.md).
 - nbgrader's exchange is ``STATE/exchange`` (every server's nbgrader configuration points there): students
   fetch and submit from JupyterLab's Assignments panel; the instructor releases, collects and returns
   feedback with ``python -m tlcourse hub release|collect|feedback``, and grades with the course's grader
@@ -204,11 +209,22 @@ c.Spawner.env_keep = ["PATH", "PYTHONPATH", "LANG", "LC_ALL", "TLCOURSE_DATA", "
 INSTRUCTORS = {set(roster.instructors)!r}
 
 
+STUDENT_EDITION = {str(course_root / "release" / "student-edition")!r}
+
+
 def pre_spawn_hook(spawner):
+    import os
+
     # The instructor works in the course folder (formgrader, `python -m tlcourse grade ...`).
     if spawner.user.name in INSTRUCTORS:
         spawner.notebook_dir = {str(course_root)!r}
         spawner.environment["TLCOURSE_EXCHANGE_ROOT"] = {str(exchange)!r}
+    # A student's kernels import the student edition's tlcourse (no reference answers), which `hub release`
+    # (or `grade release`) writes; until then a student's server does not start.
+    elif os.path.isfile(os.path.join(STUDENT_EDITION, "tlcourse", "__init__.py")):
+        spawner.environment["PYTHONPATH"] = STUDENT_EDITION
+    else:  # nothing released yet: a server now would hold the course's own tlcourse, answers and all
+        raise RuntimeError("nothing is released yet: your instructor runs `python -m tlcourse hub release` first")
 
 
 c.Spawner.pre_spawn_hook = pre_spawn_hook
@@ -311,7 +327,8 @@ def start_hub(
     roster = read_roster(roster_path)
     check_port(port)
     state = Path(state).resolve()
-    config = write_state(state, roster, Path(course_root).resolve(), port)
+    course_root = Path(course_root).resolve()
+    config = write_state(state, roster, course_root, port)
     leftovers = reap(state)
     if leftovers:
         print(f"ended {len(leftovers)} process(es) left from an earlier hub at {state}")
