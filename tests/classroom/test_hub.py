@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -163,11 +165,16 @@ def test_sigterm_stops_the_hub_and_every_server(tmp_path, tiny_course):
     state, port = tmp_path / "state", hub.free_port()
     command = [sys.executable, "-m", "tlcourse", "hub", "--state", str(state), "--port", str(port)]
     command += ["--roster", str(roster(tmp_path, "teacher instructor\nalice\n")), "--root", str(tiny_course)]
-    release = [sys.executable, "-m", "tlcourse", "grade", "release", "--root", str(tiny_course)]
-    assert subprocess.run(release, capture_output=True, timeout=300).returncode == 0  # a student needs a release
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert "JupyterHub for tlcourse" in process.stdout.readline()  # printed once the hub answers
+        # Before a release there is no student edition: a student's server would hold the answers, so it does
+        # not start.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            start_server(state, port, "alice")
+        assert refused.value.code == 500 and "nothing is released yet" in (state / "hub.log").read_text()
+        release = [sys.executable, "-m", "tlcourse", "grade", "release", "--root", str(tiny_course)]
+        assert subprocess.run(release, capture_output=True, timeout=300).returncode == 0
         assert start_server(state, port, "alice"), "alice's server did not answer"
         servers = hub.marked_processes(state)
         assert len(servers) >= 2, "the proxy and alice's server should be running"
