@@ -125,22 +125,30 @@ class ResilientExecute(Execute):
         cell_timeout = getattr(self, "_cell_timeout", self.timeout)
         self.timeout = int(min(cell_timeout or left, left))
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        judged = nbgrader_utils.is_grade(cell) and grade_id in getattr(self, "_trusted", {})
+        judged = self._judged(cell)
         if judged:
             # What an earlier cell (or the previous run) left under this name is not this cell's probe.
             (self.km.probe_dir / f"{grade_id}.npz").unlink(missing_ok=True)
-            # The kernel gets the probe, not the judge: how the grader judges stays with the grader.
-            source, cell.source = cell.source, probe_only(cell.source)
+        # The kernel gets the probe, not the judge: how the grader judges stays with the grader.
+        source, cell.source = cell.source, self._for_kernel(cell)
         try:
             cell, resources = self._execute(cell, resources, index)
         finally:
-            if judged:
-                cell.source = source
+            cell.source = source
         if nbgrader_utils.is_grade(cell):
             self._no_partial_credit(cell)
         if judged and not any(o.get("output_type") == "error" for o in cell.outputs):
             self._judge(cell, grade_id)
         return cell, resources
+
+    def _judged(self, cell: NotebookNode) -> bool:
+        """Whether ``cell`` is a test cell whose hidden region the grader judges (probe/judge form)."""
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        return nbgrader_utils.is_grade(cell) and grade_id in getattr(self, "_trusted", {})
+
+    def _for_kernel(self, cell: NotebookNode) -> str:
+        """The source the kernel runs: a judged cell's without its judge (`probe_only`), any other as it is."""
+        return probe_only(cell.source) if self._judged(cell) else cell.source
 
     @staticmethod
     def _no_partial_credit(cell: NotebookNode) -> None:
@@ -213,8 +221,7 @@ class ResilientExecute(Execute):
             if earlier.cell_type != "code" or i in self._culprits:
                 continue
             replay = copy.deepcopy(earlier)
-            if replay.metadata.get("nbgrader", {}).get("grade_id", "") in getattr(self, "_trusted", {}):
-                replay.source = probe_only(replay.source)
+            replay.source = self._for_kernel(earlier)
             try:
                 super().preprocess_cell(replay, self.resources, i)
             except DeadKernelError:
