@@ -64,3 +64,12 @@ def test_clean_grades_asks_on_a_terminal(course, answer, removed):
         os.close(secondary)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (course / "gradebook.db").exists() is not removed
+
+
+def test_make_hub_runs_the_tested_command(course):
+    """`make hub` runs ``python -m tlcourse hub`` with the roster and port it is given: the command that
+    tests/classroom/test_hub.py starts and stops with SIGTERM (a dry run: nothing is installed or started)."""
+    (course / "pyproject.toml").write_text("")
+    result = make(course, "-n", "--always-make", "hub", "PORT=8123", "ROSTER=class.txt")
+    assert result.returncode == 0, result.stderr
+    assert ".venv/bin/python -m tlcourse hub --roster class.txt --port 8123" in result.stdout.splitlines()

@@ -11,9 +11,10 @@ build is never downloaded).
 - Stopping the hub leaves no process behind.
 
 One browser and one hub for the module (its tests share module-scoped fixtures, so the root conftest.py runs
-them in one worker, in this order). Chapter 1 on the hub is its light version (imports and graded cells, as
-tests/classroom/test_sandbox.py grades it), so that autograding costs seconds. A failing test's page is
-kept as a screenshot in ``test-artifacts/browser/`` (``$TLCOURSE_ARTIFACTS``), which CI uploads.
+them in one worker); each test also passes when run on its own (``-k``). Chapter 1 on the hub is its light
+version (imports and graded cells, as tests/classroom/test_sandbox.py grades it), so that autograding costs
+seconds. A failing test's page is kept as a screenshot in ``test-artifacts/browser/``
+(``$TLCOURSE_ARTIFACTS``), which CI uploads.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ def solution_of(grade_id: str) -> str:
     )
 
 
-def test_a_student_submits_and_reads_the_feedback(browser, class_hub):
+def test_a_student_submits_the_instructor_grades_and_she_reads_the_feedback(browser, class_hub):
     running, root = class_hub
     state = running.state
     with page_of(browser, "student") as page:
@@ -245,9 +246,8 @@ def test_a_student_submits_and_reads_the_feedback(browser, class_hub):
         assert re.search(r"Score: 3(\.0+)? / 6(\.0+)?", text), text[:2000]
         assert "test_mmd2_unbiased" in text  # (the feedback page's fonts and MathJax come from a CDN: not offline)
 
-
-def test_the_instructor_sees_the_submission_in_formgrader(browser, class_hub):
-    running, _ = class_hub
+    # The instructor's formgrader lists the graded submission (a step of the same story, not a test of its own:
+    # it needs the submission above).
     with page_of(browser, "instructor") as page:
         log_in(page, running, "teacher")
         page.locator(".jp-Launcher").wait_for()
@@ -257,11 +257,23 @@ def test_the_instructor_sees_the_submission_in_formgrader(browser, class_hub):
         assert "graded" in row and "3 / 6" in row, row
 
 
-def test_stopping_the_hub_leaves_no_process(class_hub):
+def test_stopping_the_hub_leaves_no_process(browser, class_hub):
     running, _ = class_hub
-    servers = hub.marked_processes(running.state)
-    assert servers, "the class's single-user servers should be running before the hub stops"
+    if not user_servers(running.state):  # this test run on its own: no server yet, so alice starts hers
+        with page_of(browser, "student") as page:
+            log_in(page, running, "alice")
+            page.locator(".jp-Launcher").wait_for()
+    assert user_servers(running.state), "a single-user server should be running before the hub stops"
     left = running.stop()
     assert running.process.poll() is not None, "the hub still runs"
     assert left == [], f"processes outlived JupyterHub's own shutdown: {left}"
     assert hub.marked_processes(running.state) == []
+
+
+def user_servers(state: Path) -> list[int]:
+    """The class's single-user servers among the hub's processes (by their command line)."""
+    return [
+        pid
+        for pid in hub.marked_processes(state)
+        if b"jupyterhub-singleuser" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
