@@ -172,7 +172,8 @@ def _polarity(filename: str, name: str, root: Path | None) -> TextDomain:
 
 def load_polarity_sentences(root: Path | None = None) -> TextDomain:
     """Pang & Lee's movie-review sentences: 2,000 positive and 2,000 negative snippets from Rotten Tomatoes
-    (a balanced sample of sentence polarity dataset v1.0), lower-cased and tokenised as published.
+    (a balanced sample of sentence polarity dataset v1.0), lower-cased and tokenised as published. In the
+    file's order, all positive then all negative: take subsets with ``split`` or ``take``, not by position.
 
     Args:
         root: a data root (or the dataset folder); by default every data root is searched.
@@ -185,7 +186,8 @@ def load_polarity_sentences(root: Path | None = None) -> TextDomain:
 
 def load_polarity_reviews(root: Path | None = None) -> TextDomain:
     """Pang & Lee's full movie reviews: 750 positive and 750 negative IMDb reviews (a balanced sample of
-    polarity dataset v2.0; about 700 words each), lower-cased and tokenised as published.
+    polarity dataset v2.0; about 700 words each), lower-cased and tokenised as published. In the file's
+    order, all positive then all negative.
 
     Args:
         root: a data root (or the dataset folder); by default every data root is searched.
