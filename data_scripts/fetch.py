@@ -5,7 +5,7 @@
     python data_scripts/fetch.py pacs --allow-unverified  # PACS: no checksum is published anywhere
     python data_scripts/fetch.py --check office31         # re-check a copy against the published sums
     python data_scripts/fetch.py --list                   # every dataset, its status and its source
-    python data_scripts/fetch.py --all --root /data/tl    # every benchmark, into a folder you choose
+    python data_scripts/fetch.py --all --root /data/tl    # every benchmark and text corpus, into a folder you choose
 
 Downloads go to --root, else $TLCOURSE_DATA, else the user cache (~/.cache/tlcourse). Each dataset lands
 whole or not at all; see data_scripts/README.md for the URLs, sums, sizes and licences. Exit status: 0
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--all",
         action="store_true",
-        help="every benchmark with published checksums (add --allow-unverified to include PACS)",
+        help="every benchmark and text corpus with published checksums (add --allow-unverified to include PACS)",
     )
     parser.add_argument("--root", type=Path, help="data root to download to (sets TLCOURSE_DATA for this run)")
     parser.add_argument(

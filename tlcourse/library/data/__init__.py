@@ -4,7 +4,8 @@ The public API of the data package; import from here. Its parts:
 
 * `domain`: :class:`Domain`, the labelled set of images every task is made of;
 * `sources/`: where images come from (Fashion-MNIST, the UCI digits, font digits, sample photos, and the
-  full benchmarks' readers: digits, objects);
+  full benchmarks' readers: digits, objects), and chapter 6's texts (:class:`TextDomain`: movie-review
+  sentences and reviews, drug reviews, IMDB) and pretrained text resources (GloVe, the MiniLM encoder);
 * `shifts/`: how a domain is shifted (image transforms, label priors, class sets, domain families);
 * `store/`: where data lives (data roots, checked downloads, the benchmarks' registry);
 * `catalog`: every dataset the course knows, for ``python -m tlcourse data list|check|fetch``.
@@ -14,7 +15,9 @@ fashion-mnist`` gets one), the UCI digits and photos bundled with scikit-learn, 
 matplotlib's fonts. The full benchmarks (MNIST, SVHN, USPS, MNIST-M, Syn Numbers, Office-31, PACS) need
 a network once: ``python -m tlcourse data fetch NAME`` downloads and checks them, and ``load_mnist``,
 ``load_svhn``, ... ``load_office31``, ``load_pacs`` (or ``load_benchmark(name, part)``) return them as
-the same ``Domain`` objects.
+the same ``Domain`` objects. Chapter 6's corpora are fetched the same way (``python -m tlcourse data fetch
+movie-polarity``, ``drug-reviews``, ``imdb``) and load as :class:`TextDomain` objects
+(``load_polarity_sentences``, ``load_polarity_reviews``, ``load_drug_reviews``, ``load_imdb``).
 """
 
 import importlib
@@ -46,24 +49,33 @@ _WHERE = {
     "fetch_fashion_mnist": "sources.fashion_mnist",
     "find_benchmark": "store.benchmarks",
     "find_fashion_mnist": "sources.fashion_mnist",
+    "glove_folder": "sources.pretrained_text",
     "invert": "shifts.image_transforms",
     "knock_out_prior": "shifts.label_priors",
     "list_datasets": "catalog",
     "load_benchmark": "sources.benchmark_loader",
+    "load_drug_reviews": "sources.text_reviews",
     "load_fashion_mnist": "sources.fashion_mnist",
+    "load_glove": "sources.pretrained_text",
+    "load_imdb": "sources.text_reviews",
     "load_mnist": "sources.digit_benchmarks",
     "load_mnist_m": "sources.digit_benchmarks",
     "load_office31": "sources.object_benchmarks",
     "load_pacs": "sources.object_benchmarks",
+    "load_polarity_reviews": "sources.text_reviews",
+    "load_polarity_sentences": "sources.text_reviews",
     "load_svhn": "sources.digit_benchmarks",
     "load_syn_numbers": "sources.digit_benchmarks",
     "load_uci_digits": "sources.uci_digits",
     "load_usps": "sources.digit_benchmarks",
     "make_target": "shifts.image_transforms",
+    "minilm_folder": "sources.pretrained_text",
     "one_class_prior": "shifts.label_priors",
     "photo_blend": "shifts.image_transforms",
     "random_contrasting_colours": "colours",
+    "read_drug_reviews": "sources.text_reviews",
     "read_idx": "sources.fashion_mnist",
+    "read_polarity_csv": "sources.text_reviews",
     "render_font_digits": "sources.font_digits",
     "resample_to_prior": "shifts.label_priors",
     "rotate": "shifts.image_transforms",
@@ -71,11 +83,14 @@ _WHERE = {
     "rotated_family": "shifts.domain_families",
     "ROTATIONS": "shifts.domain_families",
     "sample_photos": "sources.photos",
+    "SENTIMENT_CLASSES": "sources.text_reviews",
     "sha256_file": "store.roots",
     "SPURIOUS_AGREEMENT": "shifts.domain_families",
     "spurious_colour_family": "shifts.domain_families",
     "style_family": "shifts.domain_families",
     "STYLES": "shifts.domain_families",
+    "TEXT_CORPORA": "store.benchmarks",
+    "TextDomain": "sources.text_reviews",
     "unverified_sums": "store.benchmarks",
     "UnverifiedDataError": "store.download",
 }

