@@ -1,17 +1,19 @@
 """Measure the local hub: ``python -m tlcourse.classroom.hub_measure [STUDENTS]`` (needs chromium and playwright).
 
-Starts a hub with STUDENTS students (default 4) over this course. Each student, one after the other, logs in
-in chromium, opens chapter 1 and runs its first cells (imports, data, the figure of every domain): the time
-from the log-in click to a chapter-1 kernel that is idle is printed per student. With every student's server
-and kernel up at once, the resident memory of each student's processes (server + kernel) is read from /proc.
-Then the hub stops. Prints one line per student and a summary; measured numbers go into docs/deploy.md by
-hand, with the command and how busy the machine was.
+Releases chapter 1 (a student's server runs the student edition) and starts a hub with STUDENTS students
+(default 4) over it. Each student, one after the other, logs in in chromium, opens chapter 1 and runs its
+first cells (imports, data, the figure of every domain): the time from the log-in click to a chapter-1
+kernel that is idle is printed per student. With every student's server and kernel up at once, the
+resident memory of each student's processes (server + kernel) is read from /proc, and the machine's
+available memory with them. Then the hub stops. Prints one line per student and a summary; measured
+numbers go into docs/deploy.md by hand, with the command and how busy the machine was.
 """
 
 from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,7 +58,16 @@ def main(count: int = 4) -> int:
         target = work / "state" / "homes" / student / CHAPTER
         target.mkdir(parents=True)
         shutil.copy(REPO / "notebooks" / CHAPTER / NOTEBOOK, target / NOTEBOOK)
-    running = hub.start_hub(work / "state", roster, course_root=REPO, port=hub.free_port(), log=work / "hub.log")
+    # A student's server runs the student edition, which only a release writes (the hub starts none before it):
+    # release chapter 1 from a course folder of its own, as an instructor would before the class.
+    course = work / "course"
+    shutil.copytree(REPO / "notebooks" / CHAPTER, course / "notebooks" / CHAPTER)
+    release = [sys.executable, "-m", "tlcourse", "grade", "release", "--root", str(course)]
+    released = subprocess.run(release, capture_output=True, text=True, timeout=600)
+    if released.returncode != 0:
+        shutil.rmtree(work, ignore_errors=True)
+        sys.exit(f"hub_measure: the release failed, so no student's server could start:\n{released.stderr}")
+    running = hub.start_hub(work / "state", roster, course_root=course, port=hub.free_port(), log=work / "hub.log")
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=hub.chromium_path(), args=["--no-sandbox"])
@@ -85,6 +96,12 @@ def main(count: int = 4) -> int:
             hub_mib = sum(rss_mib(p) for p in [running.process.pid]) + sum(
                 rss_mib(p) for p in hub.marked_processes(running.state) if p not in _students_pids(running, students)
             )
+            available = next(
+                int(line.split()[1]) / 2**20
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemAvailable:")
+            )
+            print(f"with all {count} servers and kernels up: {available:.1f} GiB of memory still available")
             values = sorted(seconds.values())
             print(
                 f"summary: {count} students; log-in to kernel median {values[len(values) // 2]:.1f} s, "
