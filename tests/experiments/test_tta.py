@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from tlcourse.experiments.tta import TTAConfig, run_test_time
+from tlcourse.experiments.tta import SHIFTS, SINGLE_IMAGE_METHODS, TTAConfig, run_test_time
 
 
 def test_test_time_results():
-    result = run_test_time(0, TTAConfig(n_train=200, n_test=128, epochs=1, test_batch=64), progress=False)
+    config = TTAConfig(n_train=200, n_test=128, epochs=1, test_batch=64, n_single=8, ttt_steps=2)
+    result = run_test_time(0, config, progress=False)
     assert {"source_only", "bn_adapt", "tent", "tent_episodic", "bn_adapt_noise"} <= set(result.results)
+    assert {"source_only_bs1", "bn_adapt_bs1", "tent_bs1", "ttt_joint", "ttt", "ttt_online", "ttt_invert"} <= set(
+        result.results
+    )
+    # Every one-image row is scored on the same n_single images: accuracies are multiples of 1 / 8.
+    for method in SINGLE_IMAGE_METHODS:
+        for shift in ("source", *SHIFTS):
+            assert (8 * result.results[f"{method}_{shift}"]) % 1 == 0
