@@ -53,8 +53,8 @@ class TTAConfig:
 
 
 #: The label-shift notebook's budget for its test-time demo, and the smaller one while nbgrader grades.
-NOTEBOOK_CONFIG = TTAConfig(n_train=2_500, n_test=1_000, epochs=2, n_single=40, ttt_steps=3)
-GRADING_CONFIG = TTAConfig(n_train=1_500, n_test=1_000, epochs=1, n_single=40, ttt_steps=3)
+NOTEBOOK_CONFIG = TTAConfig(n_train=2_500, n_test=1_000, epochs=2, n_single=25, ttt_steps=2)
+GRADING_CONFIG = TTAConfig(n_train=1_500, n_test=1_000, epochs=1, n_single=25, ttt_steps=2)
 
 
 def notebook_config() -> TTAConfig:
