@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from tlcourse.experiments.tta import SHIFTS, SINGLE_IMAGE_METHODS, TTAConfig, run_test_time
+from tlcourse.library.data import load_fashion_mnist
+from tlcourse.library.train import evaluate
 
 
 def test_test_time_results():
@@ -16,3 +18,7 @@ def test_test_time_results():
     for method in SINGLE_IMAGE_METHODS:
         for shift in ("source", *SHIFTS):
             assert (8 * result.results[f"{method}_{shift}"]) % 1 == 0
+    # Known answer: the source model in eval mode does not depend on the batch, so source_only_bs1 is its accuracy
+    # on the seed's subsample of the test images, scored in one batch.
+    subsample = load_fashion_mnist("test").take(config.n_test, seed=0).to_rgb().take(config.n_single, seed=0)
+    assert result.results["source_only_bs1_source"] == evaluate(result.details["model"], subsample)
