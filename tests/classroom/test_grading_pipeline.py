@@ -60,6 +60,9 @@ CALLS_REFERENCE = {
         "    from tlcourse.library.metrics import h_score as reference\n"
         "    return reference(predictions, labels, unknown)\n"
     ),
+    "all_rotations": (
+        "    from tlcourse.library.methods.tta import all_rotations as reference\n    return reference(x)\n"
+    ),
     "mmd2_unbiased": (
         "    from tlcourse.library.metrics import mmd2_unbiased as reference\n    return reference(x, y, bandwidth)\n"
     ),
@@ -130,6 +133,11 @@ WRONG_IMPLEMENTATIONS = {
         "    acc_known = (predictions[~is_unknown] == labels[~is_unknown]).double().mean().item()\n"
         "    acc_unknown = (predictions[is_unknown] == unknown).double().mean().item()\n"
         "    return (acc_known + acc_unknown) / 2\n"
+    ),
+    # TTT's rotation targets turned clockwise: label k is then k quarter turns the other way.
+    "all_rotations": (
+        "    turned = [torch.rot90(x, -k, dims=(-2, -1)) for k in range(4)]\n"
+        "    return torch.cat(turned), torch.arange(4).repeat_interleave(len(x))\n"
     ),
     # The biased (V-statistic) estimator: the diagonal terms k(x_i, x_i) = 1 are kept.
     "mmd2_unbiased": (

@@ -427,7 +427,7 @@ def entropy_without_log_softmax(logits):
     return -(p * p.log()).sum(dim=1).mean()
 
 
-# ------------------------------------------------------------ chapter 4: BBSE, the EM prior update, H-score
+# ------------------------------------- chapter 4: BBSE, the EM prior update, H-score, the rotation targets
 def _bbse(source_probs, source_labels, target_probs, *, transposed=False, conditional=False, clip=True):
     k = source_probs.shape[1]
     predicted = F.one_hot(source_probs.argmax(1), k).double()
@@ -511,6 +511,37 @@ def h_score_unknown_precision(predictions, labels, unknown):
     called = predictions == unknown
     precision = (labels[called] == unknown).double().mean().item() if called.any() else 0.0
     return 2 * known * precision / (known + precision) if known + precision else 0.0
+
+
+# The rotation targets of test-time training (TTT).
+def _rotation_labels(x):
+    return torch.arange(4).repeat_interleave(len(x))
+
+
+def rotations_clockwise(x):
+    """Turned by -k quarter turns: the labels no longer count counter-clockwise turns."""
+    return torch.cat([torch.rot90(x, -k, dims=(2, 3)) for k in range(4)]), _rotation_labels(x)
+
+
+def rotations_from_one_turn(x):
+    """One to four quarter turns, labelled 0 to 3: label 0 is no longer the image as it is."""
+    return torch.cat([torch.rot90(x, k + 1, dims=(2, 3)) for k in range(4)]), _rotation_labels(x)
+
+
+def rotations_by_transposing(x):
+    """A transpose where a quarter turn belongs (a mirror, not a rotation)."""
+    half_turn = x.flip(2).flip(3)
+    return torch.cat([x, x.transpose(2, 3), half_turn, half_turn.transpose(2, 3)]), _rotation_labels(x)
+
+
+def rotations_labels_interleaved(x):
+    """Labels 0, 1, 2, 3, 0, 1, ... beside images that come in blocks of one rotation each."""
+    return torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)]), torch.arange(4).repeat(len(x))
+
+
+def rotations_float_labels(x):
+    """Labels as floats: cross-entropy needs class indices."""
+    return torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)]), _rotation_labels(x).float()
 
 
 # ------------------------------------------- chapter 5: CORAL, leave-one-domain-out, random colour domain
@@ -673,6 +704,13 @@ MISTAKES: dict[str, list[tuple[Callable | type, str]]] = {
         (h_score_minimum, "the smaller of the two"),
         (h_score_overall_accuracy, "images of known classes only"),
         (h_score_unknown_precision, "the recall of the unknown class"),
+    ],
+    "all_rotations": [
+        (rotations_clockwise, "yours turn clockwise"),
+        (rotations_from_one_turn, "yours start at one turn"),
+        (rotations_by_transposing, "A transpose is a mirror"),
+        (rotations_labels_interleaved, "The labels must follow the images' order"),
+        (rotations_float_labels, "integers"),
     ],
     "coral_loss": [
         (coral_without_normalising, "Divide by 4 d^2 (here 16)"),

@@ -91,6 +91,9 @@ EXERCISES: dict[str, Exercise] = {
     ),
     "em_update": Exercise(CH4, (f"{LABEL_SHIFT}:em_update",)),
     "h_score": Exercise(CH4, (f"{METRICS}:h_score",)),
+    # TTT's rotation targets. `rotate_batch` stays: TTT's joint training turns each image by its own
+    # random count with it, and its int case is one call of torch.rot90, which the exercise names.
+    "all_rotations": Exercise(CH4, ("tlcourse/library/methods/tta.py:all_rotations",)),
     # Chapter 5.
     "coral_loss": Exercise(CH5, ("tlcourse/library/modules/penalties.py:coral_loss",)),
     "leave_one_domain_out": Exercise(CH5, ("tlcourse/library/train.py:leave_one_domain_out",)),

@@ -137,7 +137,13 @@ CLAIMED_GAINS: dict[str, dict[str, str]] = {
     "label-shift": {"em_calibrated": "unadapted", "bbse": "unadapted"},
     # DANN *hurts* in the partial setting: on every calibration seed, not on every seed (docs/decisions/universal-da.md)
     "universal-da": {"partial_source_only": "partial_dann"},
-    "test-time": {"bn_adapt": "source_only", "tent": "source_only"},
+    # TTT (one image at a time): online TTT gains on noise; its test-time steps *hurt* on the clean source
+    "test-time": {
+        "bn_adapt": "source_only",
+        "tent": "source_only",
+        "ttt_online_noise": "ttt_joint_noise",
+        "ttt_joint_source": "ttt_source",
+    },
     "domain-generalization": {"single_source_augment": "single_source_erm", "colored_irm": "colored_erm"},
 }
 #: The least gain a claimed gain's range allows: a method that only ties its baseline fails the check.
