@@ -244,7 +244,7 @@ class DANNConfig:
     confidence: float = 0.95  # FixMatch's threshold for a target prediction to become a label
     consistency_weight: float = 1.0  # FixMatch's lambda_u
     mcd_num_k: int = 1  # MCD's step-C updates per batch (the paper's code: 4): 1 keeps the row near 2 DANN rows
-    mmd_weight: float = 1.0  # DAN's final MMD weight (the paper's lambda = 1), on DANN's schedule
+    mmd_weight: float = 1.0  # DAN's final MMD weight, on DANN's lambda schedule (not tuned)
     methods: tuple[str, ...] = tuple(METHODS)  # the rows to train, in table order (keys of `METHODS`)
 
 
