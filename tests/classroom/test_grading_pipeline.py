@@ -96,6 +96,10 @@ CALLS_REFERENCE = {
     "entropy_loss": (
         "    from tlcourse.library.modules import entropy_loss as reference\n    return reference(logits)\n"
     ),
+    "classifier_discrepancy": (
+        "    from tlcourse.library.modules import classifier_discrepancy as reference\n"
+        "    return reference(p1_logits, p2_logits)\n"
+    ),
     # Chapter 5, domain generalization.
     "leave_one_domain_out": (
         "    from tlcourse.library.train import leave_one_domain_out as reference\n"
@@ -205,6 +209,10 @@ WRONG_IMPLEMENTATIONS = {
     ),
     # The mean over the wrong axis: over every element, which also divides the entropy by K.
     "entropy_loss": ("    log_p = F.log_softmax(logits, dim=1)\n    return -(log_p.exp() * log_p).mean()\n"),
+    # The sum over the classes where the mean belongs: K times too large.
+    "classifier_discrepancy": (
+        "    return (p1_logits.softmax(dim=1) - p2_logits.softmax(dim=1)).abs().sum(dim=1).mean()\n"
+    ),
     # Chapter 5, domain generalization.
     # The held-out domain leaks into training: every model trains on all the domains.
     "leave_one_domain_out": (

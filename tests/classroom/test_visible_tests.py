@@ -629,6 +629,33 @@ def colour_added(x, generator=None):
     return background + foreground * x.mean(dim=1, keepdim=True)
 
 
+def discrepancy_of_logits(p1_logits, p2_logits):
+    """The logits compared where the probabilities belong."""
+    return (p1_logits - p2_logits).abs().mean()
+
+
+def discrepancy_summed_over_classes(p1_logits, p2_logits):
+    """The L1 distance of each pair of rows: the sum over the classes, not the mean."""
+    return (p1_logits.softmax(dim=1) - p2_logits.softmax(dim=1)).abs().sum(dim=1).mean()
+
+
+def discrepancy_squared(p1_logits, p2_logits):
+    return (p1_logits.softmax(dim=1) - p2_logits.softmax(dim=1)).pow(2).mean()
+
+
+def discrepancy_signed(p1_logits, p2_logits):
+    """No absolute value: each row's differences sum to 0."""
+    return (p1_logits.softmax(dim=1) - p2_logits.softmax(dim=1)).mean()
+
+
+def discrepancy_softmax_over_the_batch(p1_logits, p2_logits):
+    return (p1_logits.softmax(dim=0) - p2_logits.softmax(dim=0)).abs().mean()
+
+
+def discrepancy_summed_over_the_batch(p1_logits, p2_logits):
+    return (p1_logits.softmax(dim=1) - p2_logits.softmax(dim=1)).abs().mean(dim=1).sum()
+
+
 # ------------------------------------------------------------------------------------- the catalogue
 # grade id -> [(wrong implementation, a part of the hint its visible test must give)]
 MISTAKES: dict[str, list[tuple[Callable | type, str]]] = {
@@ -686,6 +713,14 @@ MISTAKES: dict[str, list[tuple[Callable | type, str]]] = {
         (entropy_of_log_logits, "not of the logits"),
         (entropy_in_bits, "natural log"),
         (entropy_without_log_softmax, "use log_softmax"),
+    ],
+    "classifier_discrepancy": [
+        (discrepancy_of_logits, "not the logits"),
+        (discrepancy_summed_over_classes, "divide by K"),
+        (discrepancy_squared, "not the squared one"),
+        (discrepancy_signed, "Take the absolute value"),
+        (discrepancy_softmax_over_the_batch, "over the classes (dim=1)"),
+        (discrepancy_summed_over_the_batch, "the mean over the rows (the batch)"),
     ],
     "estimate_label_shift_bbse": [
         (bbse_transposed, "rows are the predictions"),

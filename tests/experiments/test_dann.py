@@ -154,3 +154,14 @@ def test_only_the_dann_row_takes_the_new_adam_betas_and_the_long_run_keeps_its_o
     }
     assert betas == {"dann": {(0.5, 0.999)}, "entropy_min": {(0.9, 0.999)}, "vada": {(0.9, 0.999)}}
     assert long_config().dann_betas == (0.9, 0.999) and config.dann_betas == (0.5, 0.999)
+
+
+def test_mcd_and_dan_rows_take_their_config():
+    """The two rows of issue 24: MCD's step-C count and DAN's MMD weight come from `DANNConfig`."""
+    from tlcourse.library.methods import DAN, MCD
+
+    config = replace(exp.DANNConfig(), mcd_num_k=3, mmd_weight=0.5, lr=2e-3)
+    mcd, dan = exp.build_method("mcd", config, 10), exp.build_method("dan", config, 10)
+    assert isinstance(mcd, MCD) and mcd.num_k == 3 and mcd.lr == 2e-3
+    assert isinstance(dan, DAN) and dan.mmd_weight == 0.5 and dan.lr == 2e-3
+    assert exp.DANNConfig().mcd_num_k == 1  # docs/decisions/dann.md: a row of at most about two DANN rows

@@ -201,6 +201,52 @@ def test_scatter_with_fit_length_mismatch():
         plots.scatter_with_fit([1, 2], [1, 2, 3], ["a", "b"], xlabel="x", ylabel="y")
 
 
+# ---------------------------------------------------------------- decision regions
+
+
+class _Linear2D(torch.nn.Module):
+    """A fixed 2-D linear classifier on points (N, 2) or (N, 2, 1, 1): class 1 where w . x + b > 0."""
+
+    def __init__(self, w: tuple[float, float], b: float) -> None:
+        super().__init__()
+        self.w, self.b = torch.tensor(w), b
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        score = x.reshape(len(x), 2) @ self.w + self.b
+        return torch.stack([-score, score], dim=1)
+
+
+def _points(name: str, seed: int) -> Domain:
+    g = torch.Generator().manual_seed(seed)
+    return Domain(name, torch.rand(20, 2, 1, 1, generator=g) * 2 - 1, torch.arange(20) % 2, ("a", "b"))
+
+
+def test_plot_classifier_pair_shades_exactly_where_the_two_disagree():
+    source, target = _points("source", 0), _points("target", 1)
+    same = _Linear2D((1.0, 0.0), 0.0)
+    other = _Linear2D((0.0, 1.0), 0.0)  # disagrees on two of the four quadrants
+    fig = plots.plot_classifier_pair({"same": (same, same), "other": (same, other)}, [source, target], resolution=50)
+    axes = _image_axes(fig)
+    assert [ax.get_title() for ax in axes] == ["same", "other"]
+    shade = [np.asarray(ax.images[0].get_array())[..., 0] < 1 for ax in axes]
+    assert not shade[0].any()  # identical heads: no grey anywhere
+    assert 0.4 < shade[1].mean() < 0.6  # two quadrants of a square around the points
+    assert [len(ax.collections) >= 2 for ax in axes] == [True, True]  # the points of both domains
+    texts = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    assert texts == ["source", "target", "first classifier's boundary", "second classifier's boundary"]
+
+
+def test_decision_region_plots_refuse_points_that_are_not_2d():
+    flat = Domain("images", torch.rand(4, 1, 3, 3), torch.zeros(4, dtype=torch.long), ("a",))
+    model = _Linear2D((1.0, 0.0), 0.0)
+    with pytest.raises(ValueError, match="2-D points only"):
+        plots.plot_classifier_pair({"x": (model, model)}, [flat])
+    with pytest.raises(ValueError, match="2-D points only"):
+        plots.plot_decision_regions({"x": model}, [flat])
+    with pytest.raises(ValueError, match="at least one pair"):
+        plots.plot_classifier_pair({}, [flat])
+
+
 def test_figures_are_not_kept_by_pyplot():
     plots.plot_curves({"a": [1, 2]})
     assert plt.get_fignums() == []

@@ -84,6 +84,8 @@ EXERCISES: dict[str, Exercise] = {
         ("tlcourse/library/modules/entropies.py:entropy_loss",),
         ("tlcourse/library/modules/entropies.py:entropy",),
     ),
+    # MCD's steps B and C call `classifier_discrepancy`, so the library's MCD runs the learner's.
+    "classifier_discrepancy": Exercise(CH3, ("tlcourse/library/modules/discrepancy.py:classifier_discrepancy",)),
     # Chapter 4.
     # BBSE's confusion matrix is half its answer (the hidden tests switch both off).
     "estimate_label_shift_bbse": Exercise(

@@ -15,7 +15,9 @@ a control that adapts nothing: ``source_augment``, source only trained on recolo
 (the same augmentation, `tlcourse.library.modules.colour_and_shift`), which shows what that prior
 about the shift is worth without any target image; and ``self_training``, which starts from that
 control's model and self-trains on the target with FixMatch consistency (`FixMatch`), as DIRT-T
-refines VADA: what the unlabelled target adds to the prior.
+refines VADA: what the unlabelled target adds to the prior. Two more ways to align: ``mcd`` (maximum
+classifier discrepancy: two heads that disagree on the target, features that make them agree) and
+``dan`` (source cross-entropy plus chapter 1's MMD, multi-kernel and in linear time, on the features).
 
 Selection: every number comes from a **fixed budget** (`DANNConfig`, the papers' hyperparameters),
 the last epoch's model; no epoch, checkpoint or hyperparameter is chosen with target labels, with two
@@ -40,7 +42,18 @@ from tlcourse.experiments.expected import profile
 from tlcourse.experiments.registry import register, seed_row
 from tlcourse.experiments.results import ExperimentResult
 from tlcourse.library.data import Domain, load_fashion_mnist, load_uci_digits, make_target, render_font_digits
-from tlcourse.library.methods import DANN, DIRTT, VADA, EntropyMinimization, FixMatch, FixMatchDANN, Method, SourceOnly
+from tlcourse.library.methods import (
+    DAN,
+    DANN,
+    DIRTT,
+    MCD,
+    VADA,
+    EntropyMinimization,
+    FixMatch,
+    FixMatchDANN,
+    Method,
+    SourceOnly,
+)
 from tlcourse.library.models import FeatureClassifier, build_classifier
 from tlcourse.library.modules import colour_and_shift
 from tlcourse.library.train import History, evaluate, fit, fit_method
@@ -145,6 +158,14 @@ def _fixmatch(model: FeatureClassifier, config: DANNConfig) -> Method:
     )
 
 
+def _mcd(model: FeatureClassifier, config: DANNConfig) -> Method:
+    return MCD(model, lr=config.lr, num_k=config.mcd_num_k)
+
+
+def _dan(model: FeatureClassifier, config: DANNConfig) -> Method:
+    return DAN(model, lr=config.lr, mmd_weight=config.mmd_weight)
+
+
 #: The oracle row: a plain classifier trained by `fit` on the target's labels (the ceiling, not a method).
 ORACLE = "target_only"
 
@@ -161,6 +182,8 @@ METHODS: dict[str, Callable[[FeatureClassifier, DANNConfig], Method] | None] = {
     "fixmatch": _fixmatch,
     "source_augment": _source_augment,
     "self_training": _source_augment,
+    "mcd": _mcd,
+    "dan": _dan,
 }
 
 #: Two-phase rows and the row whose model their second phase refines (the same seed trains the same model).
@@ -220,6 +243,8 @@ class DANNConfig:
     self_training_epochs: int = 2  # FixMatch epochs after source_augment's (fixed before any run)
     confidence: float = 0.95  # FixMatch's threshold for a target prediction to become a label
     consistency_weight: float = 1.0  # FixMatch's lambda_u
+    mcd_num_k: int = 1  # MCD's step-C updates per batch (the paper's code: 4): 1 keeps the row near 2 DANN rows
+    mmd_weight: float = 1.0  # DAN's final MMD weight, on DANN's lambda schedule (not tuned)
     methods: tuple[str, ...] = tuple(METHODS)  # the rows to train, in table order (keys of `METHODS`)
 
 

@@ -310,6 +310,40 @@ def scatter_with_fit(
     return fig
 
 
+def _plane(domains: Sequence[Domain], resolution: int, margin: float):
+    """The 2-D points of each domain, and a ``resolution`` x ``resolution`` grid around all of them."""
+    points = [_numpy(d.x).reshape(len(d), -1) for d in domains]
+    if any(p.shape[1] != 2 for p in points):
+        raise ValueError("a decision-region plot draws 2-D points only: each domain's x must hold 2 values a point.")
+    pooled = np.concatenate(points)
+    lo, hi = pooled.min(0) - margin, pooled.max(0) + margin
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
+    return points, (lo, hi), gx, gy
+
+
+def _probabilities(model: torch.nn.Module, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """``model``'s softmax ``(G, K)`` on the grid's points, in evaluation mode (its mode restored)."""
+    grid = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        probs = torch.softmax(model(grid.view(-1, 2, 1, 1)), 1).numpy()
+    model.train(was_training)
+    return probs
+
+
+def _scatter_domains(ax: Axes, domains: Sequence[Domain], points: list[np.ndarray]) -> None:
+    """Points coloured by class; the first domain filled circles, the others hollow markers."""
+    cmap = plt.get_cmap("tab10")
+    for d, (domain, xy) in enumerate(zip(domains, points)):
+        c = [cmap(int(y)) for y in _numpy(domain.y)]
+        marker = _DOMAIN_MARKERS[d % len(_DOMAIN_MARKERS)]
+        if d == 0:
+            ax.scatter(xy[:, 0], xy[:, 1], s=10, c=c, marker=marker, label=domain.name)
+        else:
+            ax.scatter(xy[:, 0], xy[:, 1], s=14, facecolors="none", edgecolors=c, marker=marker, label=domain.name)
+
+
 def plot_decision_regions(
     classifiers: Mapping[str, torch.nn.Module],
     domains: Sequence[Domain],
@@ -330,21 +364,11 @@ def plot_decision_regions(
     """
     if not classifiers:
         raise ValueError("plot_decision_regions needs at least one classifier.")
-    points = [_numpy(d.x).reshape(len(d), -1) for d in domains]
-    if any(p.shape[1] != 2 for p in points):
-        raise ValueError("plot_decision_regions draws 2-D points only: each domain's x must hold 2 values a point.")
-    pooled = np.concatenate(points)
-    lo, hi = pooled.min(0) - margin, pooled.max(0) + margin
-    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
-    grid = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
+    points, (lo, hi), gx, gy = _plane(domains, resolution, margin)
     cmap = plt.get_cmap("tab10")
     fig, axes = _figure(1, len(classifiers), figsize=(4.2 * len(classifiers), 4.0))
     for ax, (title, model) in zip(axes[0], classifiers.items()):
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            probs = torch.softmax(model(grid.view(-1, 2, 1, 1)), 1).numpy()
-        model.train(was_training)
+        probs = _probabilities(model, gx, gy)
         k = probs.shape[1]
         label, confidence = probs.argmax(1), probs.max(1)
         strength = ((confidence - 1 / k) / (1 - 1 / k)).reshape(gx.shape)  # 0 unsure .. 1 certain
@@ -356,15 +380,56 @@ def plot_decision_regions(
             aspect="auto",
         )
         ax.contour(gx, gy, label.reshape(gx.shape), levels=np.arange(k - 1) + 0.5, colors="k", linewidths=1.2)
-        for d, (domain, xy) in enumerate(zip(domains, points)):
-            c = [cmap(int(y)) for y in _numpy(domain.y)]
-            marker = _DOMAIN_MARKERS[d % len(_DOMAIN_MARKERS)]
-            if d == 0:
-                ax.scatter(xy[:, 0], xy[:, 1], s=10, c=c, marker=marker, label=domain.name)
-            else:
-                ax.scatter(xy[:, 0], xy[:, 1], s=14, facecolors="none", edgecolors=c, marker=marker, label=domain.name)
+        _scatter_domains(ax, domains, points)
         ax.set_title(title)
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0, 0].legend(fontsize=8, loc="lower left")
+    return fig
+
+
+def plot_classifier_pair(
+    pairs: Mapping[str, tuple[torch.nn.Module, torch.nn.Module]],
+    domains: Sequence[Domain],
+    *,
+    resolution: int = 200,
+    margin: float = 0.5,
+) -> Figure:
+    """Two 2-D classifiers in one panel (MCD's two heads): both decision boundaries, and where they disagree.
+
+    The first classifier's boundary is a solid black line, the second's a dashed one; the region where
+    their predicted classes differ is shaded grey. Points as in `plot_decision_regions` (colour = class,
+    the first domain filled, the others hollow), so the target points that lie between the two
+    boundaries are the ones on grey.
+
+    Args:
+        pairs: panel title -> ``(first, second)``, models mapping points ``(N, 2)`` or ``(N, 2, 1, 1)`` to logits.
+        domains: domains of 2-D points; their ``x`` has 2 values per point.
+        resolution: grid points per axis; margin: extra room around the points.
+    """
+    if not pairs:
+        raise ValueError("plot_classifier_pair needs at least one pair of classifiers.")
+    points, (lo, hi), gx, gy = _plane(domains, resolution, margin)
+    fig, axes = _figure(1, len(pairs), figsize=(4.2 * len(pairs), 4.0))
+    for ax, (title, (first, second)) in zip(axes[0], pairs.items()):
+        labels = [_probabilities(model, gx, gy).argmax(1).reshape(gx.shape) for model in (first, second)]
+        k = max(int(label.max()) for label in labels) + 1
+        disagree = (labels[0] != labels[1]).astype(float)
+        ax.imshow(
+            1 - 0.3 * disagree[..., None] * np.ones(3),
+            origin="lower",
+            extent=(lo[0], hi[0], lo[1], hi[1]),
+            aspect="auto",
+        )
+        for label, style in zip(labels, ("solid", "dashed")):
+            if k > 1:
+                ax.contour(gx, gy, label, levels=np.arange(k - 1) + 0.5, colors="k", linewidths=1.2, linestyles=style)
+        _scatter_domains(ax, domains, points)
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    handles += [Line2D([], [], color="k", linestyle="solid"), Line2D([], [], color="k", linestyle="dashed")]
+    names += ["first classifier's boundary", "second classifier's boundary"]
+    axes[0, 0].legend(handles, names, fontsize=8, loc="lower left")
     return fig

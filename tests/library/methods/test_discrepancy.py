@@ -113,6 +113,22 @@ def test_mcd_heads_start_apart_and_predict_with_their_ensemble():
         MCD(small_model(), num_k=0)
 
 
+def test_mcd_steps_one_at_a_time_are_its_update_and_its_heads_are_models():
+    """`step_a`, `step_b`, `step_c` each move their own players (the toy panel of chapter 3 calls them
+    alone), and `heads()` gives F1(G(x)) and F2(G(x)) as models that share G."""
+    method = RecordingMCD(small_model())
+    source_x, source_y, target_x = tiny_batch()
+    method.step_a(source_x, source_y)
+    method.step_b(source_x, source_y, target_x)
+    method.step_c(target_x)
+    assert method.log == [(True, True, True), (False, True, True), (True, False, False)]
+    first, second = method.heads()
+    features = method.model.features(target_x)
+    torch.testing.assert_close(first(target_x), method.model.head(features))
+    torch.testing.assert_close(second(target_x), method.head2(features))
+    assert first[0] is second[0] is method.model.features
+
+
 def test_fresh_copy_has_the_same_shape_and_new_values():
     head = small_model().head
     twin = fresh_copy(head)

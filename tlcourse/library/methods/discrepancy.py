@@ -156,24 +156,40 @@ class MCD(Method):
         for optimizer in optimizers:
             optimizer.step()
 
-    def update(self, source_x, source_y, target_x, progress):
-        # A: everything on the source labels.
-        loss_a = self.source_loss(self.model.features(source_x), source_y)
-        self.take(loss_a, self.extractor_optimizer, self.heads_optimizer)
-        # B: the heads only; the features are constants here (computed without a graph into G).
-        with torch.no_grad():
+    def step_a(self, source_x: torch.Tensor, source_y: torch.Tensor) -> torch.Tensor:
+        """Step A: ``G, F1, F2`` take one step on the source loss; returns that loss (both heads' sum)."""
+        loss = self.source_loss(self.model.features(source_x), source_y)
+        self.take(loss, self.extractor_optimizer, self.heads_optimizer)
+        return loss
+
+    def step_b(self, source_x: torch.Tensor, source_y: torch.Tensor, target_x: torch.Tensor) -> torch.Tensor:
+        """Step B: ``F1, F2`` take one step on ``L_s - d`` (``G`` fixed); returns the target discrepancy ``d``."""
+        with torch.no_grad():  # the features are constants here: no graph into G
             source_features, target_features = self.model.features(source_x), self.model.features(target_x)
-        discrepancy_b = classifier_discrepancy(*self.both_heads(target_features))
-        self.take(self.source_loss(source_features, source_y) - discrepancy_b, self.heads_optimizer)
-        # C: the extractor only, num_k times.
+        discrepancy = classifier_discrepancy(*self.both_heads(target_features))
+        self.take(self.source_loss(source_features, source_y) - discrepancy, self.heads_optimizer)
+        return discrepancy
+
+    def step_c(self, target_x: torch.Tensor) -> torch.Tensor:
+        """Step C, once: ``G`` takes one step on the target discrepancy (the heads fixed); returns it."""
+        discrepancy = classifier_discrepancy(*self.both_heads(self.model.features(target_x)))
+        self.take(discrepancy, self.extractor_optimizer)
+        return discrepancy
+
+    def update(self, source_x, source_y, target_x, progress):
+        loss_a = self.step_a(source_x, source_y)
+        discrepancy_b = self.step_b(source_x, source_y, target_x)
         for _ in range(self.num_k):
-            discrepancy_c = classifier_discrepancy(*self.both_heads(self.model.features(target_x)))
-            self.take(discrepancy_c, self.extractor_optimizer)
+            discrepancy_c = self.step_c(target_x)
         return {
             "class_loss": loss_a.item() / 2,
             "discrepancy_heads": discrepancy_b.item(),
             "discrepancy_features": discrepancy_c.item(),
         }
+
+    def heads(self) -> tuple[nn.Module, nn.Module]:
+        """The two classifiers ``F1(G(x))`` and ``F2(G(x))`` as models of their own (they share ``G``)."""
+        return nn.Sequential(self.model.features, self.model.head), nn.Sequential(self.model.features, self.head2)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The ensemble's logits ``(N, K)``: the mean of the two heads' logits (the paper's code adds them)."""
