@@ -267,7 +267,7 @@ def transferability_h_score(features: Tensor, labels: Tensor, shrinkage: bool = 
         class_means[y == k] = f[y == k].mean(0)
     between = class_means.T @ class_means / len(f)  # cov(E[f | y]): its mean is 0, as f's is
     if shrinkage:
-        estimator = LedoitWolf(assume_centered=True).fit(f)
+        estimator = LedoitWolf(assume_centered=True, store_precision=False).fit(f)
         covariance, between = estimator.covariance_, (1 - estimator.shrinkage_) * between
     else:
         covariance = f.T @ f / len(f)
