@@ -301,6 +301,10 @@ def logme_evidence(
     features, target = np.asarray(features, dtype=np.float64), np.asarray(target, dtype=np.float64)
     n, d = features.shape
     u, sigma, vt = np.linalg.svd(features, full_matrices=False)  # F = U diag(sigma) V^T, r = min(n, d)
+    if not sigma.any():  # features all zero (a network whose ReLUs all died): only the noise model is left,
+        # alpha -> infinity and w = 0, where the evidence tends to n/2 (log beta - log 2 pi - 1), beta = n / ||y||^2
+        beta = n / max(float(target @ target), 1e-12)
+        return float((np.log(beta) - np.log(2 * np.pi) - 1) / 2), float("inf"), beta
     s = sigma**2  # the nonzero eigenvalues of F^T F (and zeros)
     projected = u.T @ target  # (r,): y in the basis of F's left singular vectors
     alpha, beta = 1.0, 1.0
