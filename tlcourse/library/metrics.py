@@ -349,5 +349,5 @@ def logme(features: Tensor, labels: Tensor) -> float:
     Args:
         features: ``(n, d)`` features of the target images (each row flattened); labels: ``(n,)`` classes.
     """
-    f, y = _features_and_labels(features, labels)
-    return float(np.mean([logme_evidence(f, (y == k).astype(np.float64))[0] for k in np.unique(y)]))
+    matrix, y = _features_and_labels(features, labels)
+    return float(np.mean([logme_evidence(matrix, (y == k).astype(np.float64))[0] for k in np.unique(y)]))
