@@ -83,6 +83,10 @@ CALLS_REFERENCE = {
         "    return tlcourse.library.methods.fine_tuning.distillation_loss(\n"
         "        student_logits, teacher_logits, temperature)\n"
     ),
+    "transferability_h_score": (
+        "    from tlcourse.library.metrics import transferability_h_score as reference\n"
+        "    return reference(features, labels, shrinkage)\n"
+    ),
     # Chapter 3, DANN. The reversal's region is a class body: the reference's static methods, reused.
     "gradient_reversal": (
         "    from tlcourse.library.modules import GradientReversalFunction as _Reference\n"
@@ -183,6 +187,19 @@ WRONG_IMPLEMENTATIONS = {
         "    log_q = F.log_softmax(student_logits / temperature, dim=1)\n"
         "    log_p = F.log_softmax(teacher_logits.detach() / temperature, dim=1)\n"
         "    return (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()\n"
+    ),
+    # The shrinkage applied to cov(f) only: the between-class covariance is not scaled by 1 - a.
+    "transferability_h_score": (
+        "    f = features.detach().reshape(len(features), -1).double()\n"
+        "    f = f - f.mean(0)\n"
+        "    means = torch.zeros_like(f)\n"
+        "    for k in labels.unique():\n"
+        "        means[labels == k] = f[labels == k].mean(0)\n"
+        "    between = means.T @ means / len(f)\n"
+        "    total = f.T @ f / len(f)\n"
+        "    if shrinkage:\n"
+        "        total = torch.from_numpy(LedoitWolf(assume_centered=True).fit(f.numpy()).covariance_)\n"
+        "    return torch.trace(torch.linalg.pinv(total, hermitian=True) @ between).item()\n"
     ),
     # Chapter 3, DANN. The sign not flipped: the identity forward, +lambda * grad backward.
     "gradient_reversal": (

@@ -27,6 +27,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from nbgrader.preprocessors import ClearHiddenTests
+from sklearn.covariance import LedoitWolf
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -325,6 +326,49 @@ def distillation_without_checking_temperature(student_logits, teacher_logits, te
     log_q = F.log_softmax(student_logits / temperature, dim=1)
     log_p = F.log_softmax(teacher_logits.detach() / temperature, dim=1)
     return temperature**2 * (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()
+
+
+def _h_score(features, labels, shrinkage=False, *, weighted=True, centred=True, total_n=0, scale_between=True):
+    """The transferability H-score, with one of its parts switched to a common mistake."""
+    f = features.double()
+    f = f - f.mean(0) if centred else f
+    n = len(f)
+    between = torch.zeros(f.shape[1], f.shape[1], dtype=torch.float64)
+    for k in labels.unique():
+        mean_k = f[labels == k].mean(0)
+        share = (labels == k).sum() / n if weighted else 1 / len(labels.unique())
+        between += share * torch.outer(mean_k, mean_k)
+    total = f.T @ f / (n - total_n)
+    if shrinkage:
+        estimate = LedoitWolf(assume_centered=True).fit(f.numpy())
+        total = torch.from_numpy(estimate.covariance_)
+        between = (1 - estimate.shrinkage_) * between if scale_between else between
+    return torch.trace(torch.linalg.pinv(total, hermitian=True) @ between).item()
+
+
+def h_score_classes_unweighted(features, labels, shrinkage=False):
+    """cov(E[f | y]) averaged over the classes, not over the images."""
+    return _h_score(features, labels, shrinkage, weighted=False)
+
+
+def h_score_not_centred(features, labels, shrinkage=False):
+    """Second moments instead of covariances."""
+    return _h_score(features, labels, shrinkage, centred=False)
+
+
+def h_score_cov_over_n_minus_1(features, labels, shrinkage=False):
+    """cov(f) with 1/(n - 1), the between-class covariance with 1/n."""
+    return _h_score(features, labels, shrinkage, total_n=1)
+
+
+def h_score_between_not_shrunk(features, labels, shrinkage=False):
+    """Ledoit-Wolf's covariance, but the between-class part not scaled by 1 - a."""
+    return _h_score(features, labels, shrinkage, scale_between=False)
+
+
+def h_score_as_tensor(features, labels, shrinkage=False):
+    """The right number, as a 0-dim tensor."""
+    return torch.tensor(_h_score(features, labels, shrinkage))
 
 
 # ---------------------------------------- chapter 3: gradient reversal, DANN's two losses, entropy loss
@@ -693,6 +737,13 @@ MISTAKES: dict[str, list[tuple[Callable | type, str]]] = {
         (distillation_summed_over_examples, "take the mean over the examples"),
         (distillation_into_the_teacher, "no gradient may reach the teacher"),
         (distillation_without_checking_temperature, "should raise a ValueError"),
+    ],
+    "transferability_h_score": [
+        (h_score_classes_unweighted, "Weight each class mean by its share"),
+        (h_score_not_centred, "Centre the features first"),
+        (h_score_cov_over_n_minus_1, "the same normalisation (1/n)"),
+        (h_score_between_not_shrunk, "Scale the between-class covariance by 1 - a"),
+        (h_score_as_tensor, "return a Python float"),
     ],
     "gradient_reversal": [
         (ReversalNotNegated, "yours is not negated"),

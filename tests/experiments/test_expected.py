@@ -172,3 +172,12 @@ def test_read_runs_names_a_missing_file_and_reads_good_ones(tmp_path):
     with pytest.raises(ValueError, match=r"no file .*missing.json"):
         expected.read_runs([tmp_path / "missing.json"])
     assert expected.read_runs(write_runs(tmp_path, GOOD, {**GOOD, "seed": 1}))[1]["seed"] == 1
+
+
+def test_ranges_are_clipped_to_what_each_quantity_can_be():
+    spread = {"mean": 0.0, "sd": 0.5, "min": -0.4, "max": 0.9}  # pad 1.52 on each side
+    assert expected.range_from_summary("kendall_tau_logme", spread) == [-1.0, 1.0]
+    assert expected.range_from_summary("logme_good", spread) == [-1.92, 2.42]  # a log-evidence: unbounded
+    assert expected.range_from_summary("hscore_good", {**spread, "min": 3.0, "max": 3.9}) == [1.48, 5.42]
+    assert expected.range_from_summary("hscore_good", spread)[0] == 0.0  # an H-score is non-negative
+    assert expected.range_from_summary("scratch", spread) == [0.0, 1.0]  # an accuracy

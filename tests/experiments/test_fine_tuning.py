@@ -143,13 +143,55 @@ def test_run_has_every_required_result(tiny_run):
         "student2_labels_only",
     ):
         assert name in results, f"missing result {name}"
-    assert all(0.0 <= v <= 1.0 for v in results.values())
+    scores = ("hscore_", "logme_", "kendall_tau_")
+    assert all(0.0 <= v <= 1.0 for name, v in results.items() if not name.startswith(scores))
     # The learning curve: every curve method at every budget (the headline budget is the main table's).
     curve = tiny_run.details["curve"]
     assert set(curve) == set(TINY.curve_methods)
     assert all(set(points) == {1} for points in curve.values())
     assert "full_fine_tune_n1" in results and "full_fine_tune_n2" not in results
     assert [row for row, _ in tiny_run.table][: len(exp.METHODS)] == list(exp.METHODS)
+
+
+def test_run_scores_every_candidate_source_and_reuses_the_fine_tunes(tiny_run):
+    results = tiny_run.results
+    for source in ("good", "shuffled", "random"):  # TINY has no UCI pair
+        assert 0 <= results[f"hscore_{source}"] <= 4 + 1e-9  # at most K - 1 for the 5 target classes
+        assert results[f"logme_{source}"] < 0  # a log-likelihood per image of 0/1 targets
+    assert "hscore_uci" not in results and "hscore_imagenet" not in results
+    assert results["finetuned_good"] == results["full_fine_tune"]
+    assert results["finetuned_shuffled"] == results["negative_transfer"]
+    assert results["finetuned_random"] == results["scratch"]
+    assert all(-1 <= results[f"kendall_tau_{score}"] <= 1 for score in ("hscore", "logme"))
+
+
+def test_the_random_candidate_is_where_scratch_starts(monkeypatch):
+    labelled, val, _ = exp.labelled_split(pool_domain((6, 6, 6)), 2, 2, seed=0)
+    start = {}
+    monkeypatch.setattr(exp, "fine_tune", lambda model, *args, **kwargs: start.update(model.state_dict()))
+    exp.transfer("scratch", None, labelled, val, TINY, seed=5)
+    random = exp.random_network(TINY, labelled.num_classes, 1, seed=5).state_dict()
+    assert start.keys() == random.keys() and all(torch.equal(start[k], random[k]) for k in random)
+    other = exp.random_network(TINY, labelled.num_classes, 1, seed=6).state_dict()
+    assert not torch.equal(other["features.0.weight"], random["features.0.weight"])
+
+
+def test_rank_correlations_known_answers():
+    accuracy = {"finetuned_a": 0.9, "finetuned_b": 0.6, "finetuned_c": 0.3, "finetuned_d": 0.1}
+    alike = {"hscore_a": 4.0, "hscore_b": 3.0, "hscore_c": 2.0, "hscore_d": 1.0}
+    reversed_ = {"logme_a": -0.9, "logme_b": -0.7, "logme_c": -0.5, "logme_d": -0.1}
+    taus = exp.rank_correlations({**accuracy, **alike, **reversed_}, ("a", "b", "c", "d"))
+    assert taus == pytest.approx({"kendall_tau_hscore": 1.0, "kendall_tau_logme": -1.0})
+    alike["hscore_c"], alike["hscore_d"] = 1.0, 2.0  # one pair of six swapped: (5 - 1) / 6
+    assert exp.rank_correlations({**accuracy, **alike, **reversed_}, ("a", "b", "c", "d"))[
+        "kendall_tau_hscore"
+    ] == pytest.approx(2 / 3)
+
+
+def test_uci_candidate_is_pretrained_on_the_ten_digits():
+    model = exp.pretrain_uci_source(exp.FineTuningConfig(uci_source_epochs=1), seed=0, in_channels=1)
+    assert model.head[-1].out_features == 10
+    assert exp.predict(model, torch.rand(2, 1, 28, 28)).shape == (2, 10)
 
 
 def test_same_seed_same_results(tiny_run):
@@ -201,6 +243,24 @@ def test_resnet_path_loads_the_cached_weights(torch_home):
     assert torch.equal(model.features[1][0].weight, fake["conv1.weight"])  # the source model is untouched
     scratch = exp.transfer("scratch", None, labelled, val, RESNET, seed=0)
     assert not torch.equal(scratch.features[1][0].weight, fake["conv1.weight"])  # scratch is random
+
+
+def test_full_profile_adds_the_imagenet_candidate(torch_home):
+    from torchvision.models import resnet18
+
+    torch.manual_seed(7)
+    fake = resnet18(weights=None).state_dict()
+    path = torch_home / "hub" / "checkpoints" / RESNET18_WEIGHTS_FILE
+    path.parent.mkdir(parents=True)
+    torch.save(fake, path)
+    source = exp.build_network(RESNET, 5, 3)
+    candidates = exp.candidate_sources(RESNET, source, source, 5, 3, seed=0)
+    assert list(candidates) == ["good", "shuffled", "random", "imagenet"]
+    assert torch.equal(candidates["imagenet"].features[1][0].weight, fake["conv1.weight"])
+    assert not torch.equal(candidates["random"].features[1][0].weight, fake["conv1.weight"])
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match=RESNET18_WEIGHTS_FILE):
+        exp.candidate_sources(RESNET, source, source, 5, 3, seed=0)
 
 
 def test_resnet_path_without_the_cached_file_is_a_clear_error(torch_home):

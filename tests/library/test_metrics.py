@@ -311,3 +311,11 @@ def test_logme_prefers_informative_features_and_is_finite_and_deterministic():
     f = informative.numpy()
     per_class = [logme_evidence(f, (labels.numpy() == k).astype(float))[0] for k in range(3)]
     assert good == pytest.approx(float(np.mean(per_class)))
+
+
+def test_logme_of_all_zero_features_is_the_noise_models_evidence():
+    # A network whose ReLUs all died gives zero features: the limit alpha -> infinity (w = 0), not NaN.
+    labels = torch.arange(20) % 4  # 5 per class: ||y_k||^2 = 5, beta = 20 / 5
+    value = logme(torch.zeros(20, 8), labels)
+    assert value == pytest.approx((np.log(4.0) - np.log(2 * np.pi) - 1) / 2)
+    assert value < logme(torch.nn.functional.one_hot(labels, 4).double() + 0.1 * torch.randn(20, 4).double(), labels)

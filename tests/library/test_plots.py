@@ -247,6 +247,19 @@ def test_decision_region_plots_refuse_points_that_are_not_2d():
         plots.plot_classifier_pair({}, [flat])
 
 
+def test_scores_against_one_panel_per_score_with_named_points():
+    fig = plots.scores_against(
+        {"H-score": {"good": 3.0, "random": 1.0}, "LogME": {"good": -0.3, "random": -0.5}},
+        {"good": 60.0, "random": 50.0},
+        ylabel="accuracy %",
+    )
+    assert len(fig.axes) == 2 and [ax.get_xlabel() for ax in fig.axes] == ["H-score", "LogME"]
+    assert sorted(t.get_text() for t in fig.axes[1].texts) == ["good", "random"]
+    assert fig.axes[0].collections[0].get_offsets()[:, 0].tolist() == [3.0, 1.0]
+    with pytest.raises(ValueError, match="names"):
+        plots.scores_against({"H-score": {"good": 3.0}}, {"good": 60.0, "random": 50.0}, ylabel="y")
+
+
 def test_figures_are_not_kept_by_pyplot():
     plots.plot_curves({"a": [1, 2]})
     assert plt.get_fignums() == []

@@ -68,6 +68,8 @@ EXERCISES: dict[str, Exercise] = {
     "freeze_blocks": Exercise(CH2, (f"{FINE_TUNING}:freeze_blocks",)),
     "l2_sp_penalty": Exercise(CH2, (f"{FINE_TUNING}:l2_sp_penalty",)),
     "distillation_loss": Exercise(CH2, (f"{FINE_TUNING}:distillation_loss",)),
+    # The experiment's `transferability_scores` calls it, so `reproduce` and section 8 run the learner's.
+    "transferability_h_score": Exercise(CH2, (f"{METRICS}:transferability_h_score",)),
     # Chapter 3: the reversal's answer is its Function's two methods; `gradient_reversal` and the
     # `GradientReversal` module only call it. DANN's own `adversarial_losses` calls `dann_losses`, so the
     # library's DANN and the methods built on it (entropy minimisation, VADA, FixMatch) run the learner's.

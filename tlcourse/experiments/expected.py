@@ -294,7 +294,8 @@ def range_from_summary(name: str, stats: dict[str, float]) -> list[float]:
 
     Wider than the observed runs by three standard deviations and a fixed margin, so that seeds that
     were not measured still land inside; clipped to what the quantity can be (accuracies to [0, 1],
-    proxy A-distances to [-2, 2]).
+    proxy A-distances to [-2, 2], rank correlations to [-1, 1]; LogME, a log-evidence, is unbounded, an
+    H-score of source features is non-negative).
     """
     import math
 
@@ -302,9 +303,11 @@ def range_from_summary(name: str, stats: dict[str, float]) -> list[float]:
     low, high = math.floor((stats["min"] - pad) * 1000) / 1000, math.ceil((stats["max"] + pad) * 1000) / 1000
     if name.startswith("pad_"):
         return [max(low, -2.0), min(high, 2.0)]
-    if name.startswith("mmd_"):
+    if name.startswith("kendall_tau_"):
+        return [max(low, -1.0), min(high, 1.0)]
+    if name.startswith(("mmd_", "logme_")):
         return [low, high]
-    if name.endswith(("_mse", "_error", "_seconds")):  # non-negative, not bounded by 1
+    if name.startswith("hscore_") or name.endswith(("_mse", "_error", "_seconds")):  # non-negative, not bounded by 1
         return [max(low, 0.0), high]
     return [max(low, 0.0), min(high, 1.0)]
 
@@ -342,8 +345,10 @@ def calibration_toml(experiment: str, runs: list[dict], command: str) -> str:
 
 
 def _percent(name: str) -> bool:
-    """Results stored as fractions that read better as percentages (accuracies, H-scores)."""
-    return not name.startswith(("mmd_", "pad_")) and not name.endswith(("_mse", "_error", "_seconds"))
+    """Results stored as fractions that read better as percentages (accuracies, chapter 4's open-set H-scores)."""
+    return not name.startswith(("mmd_", "pad_", "hscore_", "logme_", "kendall_tau_")) and not name.endswith(
+        ("_mse", "_error", "_seconds")
+    )
 
 
 def results_markdown() -> str:

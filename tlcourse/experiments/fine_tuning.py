@@ -40,6 +40,7 @@ from tlcourse.library.methods.fine_tuning import (
     pretrained_parameters,
     trainable_parameters,
 )
+from tlcourse.library.metrics import logme, transferability_h_score
 from tlcourse.library.models import (
     FeatureClassifier,
     build_classifier,
@@ -92,7 +93,8 @@ class FineTuningConfig:
     distill_temperature: float = 4.0  # distillation's softening temperature (Hinton et al.)
     distill_epochs: int = 2  # distillation epochs on the unlabelled target images
     distill_lr: float = 3e-3  # distillation's learning rate (Adam)
-    uci: bool = True  # the farther pair (UCI digits)
+    uci: bool = True  # the farther pair (UCI digits), and the UCI candidate of the transferability scores
+    uci_source_epochs: int = 10  # pretraining epochs of the UCI-digits candidate source (1,797 images: cheap)
     grayscale: bool = True  # photo-blended images averaged to one channel: a third of the first layer's cost
     arch: str = "lenet"  # "lenet", "bn_cnn", or "resnet18" (torchvision's, see `build_network`)
     weights: str | None = None  # "cached": start pretraining from ImageNet weights in the torch hub cache
@@ -509,6 +511,87 @@ def make_uci_task(seed: int, in_channels: int = 3) -> tuple[Domain, Domain]:
     return digits.split(0.5, seed=seed)
 
 
+# ------------------------------------------------------------------------- which source, before fine-tuning
+#: The candidate sources of the transferability scores, in the order the table shows them; ``--profile full``
+#: adds ``imagenet`` (ResNet-18's ImageNet weights as they are, `build_network` with ``pretrained``).
+CANDIDATES = ("good", "shuffled", "random", "uci")
+
+
+def random_network(config: FineTuningConfig, num_classes: int, in_channels: int, seed: int) -> FeatureClassifier:
+    """The untrained candidate: ``config.arch`` initialised by ``seed``, the very weights that
+    ``transfer("scratch", ...)`` starts from (both seed with `seed_row`, then `build_network`), so that
+    fine-tuning it *is* the scratch row."""
+    seed_row(seed)
+    return build_network(config, num_classes, in_channels)
+
+
+def pretrain_uci_source(config: FineTuningConfig, seed: int, in_channels: int = 1) -> FeatureClassifier:
+    """The farther candidate: ``config.arch`` trained on all 1,797 UCI digits (10 classes, 28x28 like the
+    source; RGB when ``in_channels`` is 3) for ``config.uci_source_epochs`` epochs."""
+    digits = load_uci_digits()
+    if in_channels == 3:
+        digits = digits.to_rgb()
+    seed_row(seed)
+    model = build_network(config, digits.num_classes, in_channels)
+    fit(model, digits, epochs=config.uci_source_epochs, lr=config.source_lr, batch_size=64, seed=seed, progress=False)
+    return model
+
+
+def candidate_sources(
+    config: FineTuningConfig,
+    source_model: FeatureClassifier,
+    shuffled_model: FeatureClassifier,
+    num_classes: int,
+    in_channels: int,
+    seed: int,
+) -> dict[str, FeatureClassifier]:
+    """The candidates of `CANDIDATES` (``uci`` when ``config.uci``), and ``imagenet`` when ``config.weights``
+    is set: ResNet-18's ImageNet weights as they are, from the local torch hub cache (a missing file is the
+    clear FileNotFoundError of `build_network`)."""
+    candidates = {
+        "good": source_model,
+        "shuffled": shuffled_model,
+        "random": random_network(config, num_classes, in_channels, seed),
+    }
+    if config.uci:
+        candidates["uci"] = pretrain_uci_source(config, seed, in_channels)
+    if config.weights is not None:
+        seed_row(seed)
+        candidates["imagenet"] = build_network(config, num_classes, in_channels, pretrained=True)
+    return candidates
+
+
+def transferability_scores(candidates: dict[str, FeatureClassifier], labelled: Domain) -> dict[str, float]:
+    """The H-score and LogME of each candidate's features on the labelled target images, without training.
+
+    The H-score uses the Ledoit-Wolf shrinkage of ``cov(f)``: the labelled set has fewer images (50) than
+    LeNet has features (768), so the plain sample covariance is singular and every candidate would score
+    the maximum ``K - 1`` (`tlcourse.library.metrics.transferability_h_score`). This H-score ranks
+    sources (Bao et al., 2019); it is not chapter 4's open-set `h_score`.
+
+    Returns:
+        ``{"hscore_<name>": ..., "logme_<name>": ...}`` for each candidate ``name``.
+    """
+    scores: dict[str, float] = {}
+    for name, model in candidates.items():
+        features = predict(model.features, labelled.x)
+        scores[f"hscore_{name}"] = transferability_h_score(features, labelled.y, shrinkage=True)
+        scores[f"logme_{name}"] = logme(features, labelled.y)
+    return scores
+
+
+def rank_correlations(results: dict[str, float], sources: tuple[str, ...]) -> dict[str, float]:
+    """Kendall's tau between each score and the fine-tuned accuracy over ``sources``: ``kendall_tau_hscore``,
+    ``kendall_tau_logme``, in [-1, 1] (1: the score orders the sources as fine-tuning does)."""
+    from scipy.stats import kendalltau  # imported here: scipy is slow to import
+
+    accuracies = [results[f"finetuned_{s}"] for s in sources]
+    return {
+        f"kendall_tau_{score}": float(kendalltau([results[f"{score}_{s}"] for s in sources], accuracies).statistic)
+        for score in ("hscore", "logme")
+    }
+
+
 @register("fine-tuning")
 def run_fine_tuning(
     seed: int = 0, config: FineTuningConfig | None = None, progress: bool = True, profile: str = "offline"
@@ -567,6 +650,25 @@ def run_fine_tuning(
         for budget, acc in points.items():
             results[f"{method}_n{budget}"] = acc
 
+    # Which source, before fine-tuning: scores on the labelled target images, then each source's full
+    # fine-tune (the good and shuffled ones and scratch, which starts from the random network, are run above).
+    candidates = candidate_sources(
+        config, source_model, shuffled_model, labelled.num_classes, labelled.x.shape[1], seed
+    )
+    finetuned = {
+        "good": results["full_fine_tune"],
+        "shuffled": results["negative_transfer"],
+        "random": results["scratch"],
+    }
+    for name in candidates:
+        if name not in finetuned:
+            finetuned[name] = evaluate(
+                transfer("full_fine_tune", candidates[name], labelled, val, config, seed), task.target_test
+            )
+    results.update(transferability_scores(candidates, labelled))
+    results.update({f"finetuned_{name}": acc for name, acc in finetuned.items()})
+    results.update(rank_correlations(results, tuple(candidates)))
+
     if config.uci:
         pool, test = make_uci_task(seed, task.source_train.x.shape[1])
         uci_labelled, uci_val, _ = labelled_split(pool, n, config.val_per_class, seed)
@@ -600,6 +702,17 @@ def run_fine_tuning(
             )
             for m in ("scratch", "linear_probe", "l2_sp")
         ]
+    table += [
+        (
+            f"source {name}",
+            {
+                "H-score": results[f"hscore_{name}"],
+                "LogME": results[f"logme_{name}"],
+                "fine-tuned %": 100 * results[f"finetuned_{name}"],
+            },
+        )
+        for name in candidates
+    ]
     return ExperimentResult(
         experiment="fine-tuning",
         seed=seed,

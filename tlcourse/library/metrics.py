@@ -267,7 +267,7 @@ def transferability_h_score(features: Tensor, labels: Tensor, shrinkage: bool = 
         class_means[y == k] = f[y == k].mean(0)
     between = class_means.T @ class_means / len(f)  # cov(E[f | y]): its mean is 0, as f's is
     if shrinkage:
-        estimator = LedoitWolf(assume_centered=True).fit(f)
+        estimator = LedoitWolf(assume_centered=True, store_precision=False).fit(f)
         covariance, between = estimator.covariance_, (1 - estimator.shrinkage_) * between
     else:
         covariance = f.T @ f / len(f)
@@ -301,6 +301,10 @@ def logme_evidence(
     features, target = np.asarray(features, dtype=np.float64), np.asarray(target, dtype=np.float64)
     n, d = features.shape
     u, sigma, vt = np.linalg.svd(features, full_matrices=False)  # F = U diag(sigma) V^T, r = min(n, d)
+    if not sigma.any():  # features all zero (a network whose ReLUs all died): only the noise model is left,
+        # alpha -> infinity and w = 0, where the evidence tends to n/2 (log beta - log 2 pi - 1), beta = n / ||y||^2
+        beta = n / max(float(target @ target), 1e-12)
+        return float((np.log(beta) - np.log(2 * np.pi) - 1) / 2), float("inf"), beta
     s = sigma**2  # the nonzero eigenvalues of F^T F (and zeros)
     projected = u.T @ target  # (r,): y in the basis of F's left singular vectors
     alpha, beta = 1.0, 1.0
@@ -345,5 +349,5 @@ def logme(features: Tensor, labels: Tensor) -> float:
     Args:
         features: ``(n, d)`` features of the target images (each row flattened); labels: ``(n,)`` classes.
     """
-    f, y = _features_and_labels(features, labels)
-    return float(np.mean([logme_evidence(f, (y == k).astype(np.float64))[0] for k in np.unique(y)]))
+    matrix, y = _features_and_labels(features, labels)
+    return float(np.mean([logme_evidence(matrix, (y == k).astype(np.float64))[0] for k in np.unique(y)]))

@@ -344,6 +344,33 @@ def _scatter_domains(ax: Axes, domains: Sequence[Domain], points: list[np.ndarra
             ax.scatter(xy[:, 0], xy[:, 1], s=14, facecolors="none", edgecolors=c, marker=marker, label=domain.name)
 
 
+def scores_against(
+    scores: Mapping[str, Mapping[str, float]], values: Mapping[str, float], *, ylabel: str, title: str = ""
+) -> Figure:
+    """One panel per score, each named point at (its score, its value): e.g. the transferability scores
+    of candidate sources against the accuracy that fine-tuning from each reached.
+
+    Args:
+        scores: ``{score name: {point name: score}}``; each names the points of ``values``.
+        values: ``{point name: value}`` (the vertical axis of every panel).
+    """
+    names = list(values)
+    for score, points in scores.items():
+        if set(points) != set(names):
+            raise ValueError(f"score {score!r} names {sorted(points)}, the values name {sorted(names)}.")
+    fig, axes = _figure(1, len(scores), figsize=(4.5 * len(scores), 3.8), sharey=True)
+    for ax, (score, points) in zip(axes[0], scores.items()):
+        xs = [points[name] for name in names]
+        ax.scatter(xs, [values[name] for name in names], color="tab:blue", zorder=3)
+        for x, name in zip(xs, names):
+            ax.annotate(name, (x, values[name]), xytext=(4, 4), textcoords="offset points", fontsize=9)
+        ax.set_xlabel(score)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel(ylabel)
+    fig.suptitle(title)
+    return fig
+
+
 def plot_decision_regions(
     classifiers: Mapping[str, torch.nn.Module],
     domains: Sequence[Domain],
