@@ -210,7 +210,7 @@ def run_full(seed: int, progress: bool = True) -> ExperimentResult:
     except OSError as error:
         raise DataNotFoundError(
             "--profile full fine-tunes bert-base-uncased, which is not in the Hugging Face cache and could not "
-            "be downloaded (offline?). With a network once:   python -c \"from transformers import AutoModel, "
+            'be downloaded (offline?). With a network once:   python -c "from transformers import AutoModel, '
             "AutoTokenizer; AutoModel.from_pretrained('bert-base-uncased'); "
             "AutoTokenizer.from_pretrained('bert-base-uncased')\""
         ) from error

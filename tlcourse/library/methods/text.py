@@ -95,9 +95,7 @@ def mean_pool(token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
 
 
 def _tokenize(encoder: SentenceEncoder, texts: Sequence[str], max_length: int) -> dict[str, Tensor]:
-    return encoder.tokenizer(
-        list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-    )
+    return encoder.tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
 
 
 @torch.no_grad()
@@ -238,10 +236,34 @@ def fine_tune_classifier(
     still get some). The head's initial weights come from ``seed`` too, so the same seed gives the same
     model. Returns the classifier in eval mode.
     """
-    generator = torch.Generator().manual_seed(seed)
+    # The global generator (dropout) is forked, so the same seed gives the same model wherever it is called.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = EncoderClassifier(copy.deepcopy(encoder.model), int(labels.max()) + 1 if len(labels) else 2)
+        torch.manual_seed(seed)  # dropout's draws do not depend on the head's size
+        _train(
+            model,
+            encoder,
+            texts,
+            labels,
+            top_layers,
+            seed,
+            epochs,
+            lr,
+            head_lr,
+            batch_size,
+            max_length,
+            min_steps,
+            device,
+        )
+    model.eval()
+    return model
+
+
+def _train(
+    model, encoder, texts, labels, top_layers, seed, epochs, lr, head_lr, batch_size, max_length, min_steps, device
+) -> None:
+    generator = torch.Generator().manual_seed(seed)
     unfreeze_top_layers(model, top_layers)
     model.to(device)
     head = list(model.head.parameters())
@@ -266,8 +288,6 @@ def fine_tune_classifier(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    model.eval()
-    return model
 
 
 @torch.no_grad()
