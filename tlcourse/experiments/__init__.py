@@ -44,7 +44,16 @@ __all__ = [
 ]
 
 #: The chapter modules, in course order; importing one registers its experiments (`_load_chapters`).
-CHAPTERS = ("domain_shift", "fine_tuning", "dann", "label_shift", "universal_da", "tta", "domain_generalization", "text_transfer")
+CHAPTERS = (
+    "domain_shift",
+    "fine_tuning",
+    "dann",
+    "label_shift",
+    "universal_da",
+    "tta",
+    "domain_generalization",
+    "text_transfer",
+)
 
 
 def _load_chapters() -> dict[str, Callable[..., ExperimentResult]]:
