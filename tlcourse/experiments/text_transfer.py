@@ -155,15 +155,15 @@ def run_text_transfer(
             "frozen_probe": probe.predict_proba(features[suffix]),
         }
 
-    curve_models = {}
+    curve_models, curve_probs = {}, {}
     for n in config.curve:
         seed_row(seed)
         labelled = train.take(min(n, len(train)), seed=seed)
         model = _fine_tune(encoder, labelled.texts, labelled.labels, config, seed)
-        curve_models[n] = model
-        results[f"fine_tuned_{n}"] = accuracy_of(predict_proba(model, encoder, test.texts, length), test.labels)
+        curve_models[n], curve_probs[n] = model, predict_proba(model, encoder, test.texts, length)
+        results[f"fine_tuned_{n}"] = accuracy_of(curve_probs[n], test.labels)
     largest = curve_models[max(config.curve)]
-    probs[""]["fine_tuned"] = predict_proba(largest, encoder, test.texts, length)
+    probs[""]["fine_tuned"] = curve_probs[max(config.curve)]
     probs["_target"]["fine_tuned"] = predict_proba(largest, encoder, drugs.texts, length)
 
     for suffix, per_method in probs.items():
