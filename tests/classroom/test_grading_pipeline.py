@@ -47,6 +47,15 @@ def graded_notebooks() -> list[Path]:
 
 # Replacement bodies that call the reference implementation instead of computing anything.
 CALLS_REFERENCE = {
+    # Chapter 6, text transfer.
+    "mean_pool": (
+        "    from tlcourse.library.methods.text import mean_pool as reference\n"
+        "    return reference(token_embeddings, attention_mask)\n"
+    ),
+    "unfreeze_top_layers": (
+        "    from tlcourse.library.methods.text import unfreeze_top_layers as reference\n"
+        "    return reference(model, k)\n"
+    ),
     # Chapter 4, label shift.
     "estimate_label_shift_bbse": (
         "    from tlcourse.library.methods.label_shift import estimate_label_shift_bbse as reference\n"
@@ -229,6 +238,22 @@ WRONG_IMPLEMENTATIONS = {
     # The sum over the classes where the mean belongs: K times too large.
     "classifier_discrepancy": (
         "    return (p1_logits.softmax(dim=1) - p2_logits.softmax(dim=1)).abs().sum(dim=1).mean()\n"
+    ),
+    # Chapter 6, text transfer.
+    # The plain mean over every position: the padding counts.
+    "mean_pool": "    return token_embeddings.mean(1)\n",
+    # The bottom k layers unfrozen instead of the top k.
+    "unfreeze_top_layers": (
+        "    layers = model.encoder.encoder.layer\n"
+        "    if not 0 <= k <= len(layers):\n"
+        "        raise ValueError(k)\n"
+        "    for p in model.parameters():\n"
+        "        p.requires_grad_(False)\n"
+        "    for layer in list(layers)[:k]:\n"
+        "        layer.requires_grad_(True)\n"
+        "    model.encoder.pooler.requires_grad_(True)\n"
+        "    model.head.requires_grad_(True)\n"
+        "    return model\n"
     ),
     # Chapter 5, domain generalization.
     # The held-out domain leaks into training: every model trains on all the domains.

@@ -702,6 +702,42 @@ def discrepancy_summed_over_the_batch(p1_logits, p2_logits):
 
 # ------------------------------------------------------------------------------------- the catalogue
 # grade id -> [(wrong implementation, a part of the hint its visible test must give)]
+# ------------------------------------------------------------------------------------ chapter 6
+def mean_pool_over_every_position(token_embeddings, attention_mask):
+    return token_embeddings.mean(1)
+
+
+def mean_pool_summed(token_embeddings, attention_mask):
+    return (token_embeddings * attention_mask.unsqueeze(-1)).sum(1)
+
+
+def _unfreeze(model, k, *, bottom=False, refreeze=True, head=True):
+    layers = model.encoder.encoder.layer
+    if not 0 <= k <= len(layers):
+        raise ValueError(k)
+    if refreeze:
+        for p in model.parameters():
+            p.requires_grad_(False)
+    for layer in list(layers)[:k] if bottom else list(layers)[len(layers) - k :]:
+        layer.requires_grad_(True)
+    if head:
+        model.encoder.pooler.requires_grad_(True)
+        model.head.requires_grad_(True)
+    return model
+
+
+def unfreeze_bottom_layers(model, k):
+    return _unfreeze(model, k, bottom=True)
+
+
+def unfreeze_without_freezing_first(model, k):
+    return _unfreeze(model, k, refreeze=False)
+
+
+def unfreeze_forgetting_the_head(model, k):
+    return _unfreeze(model, k, head=False)
+
+
 MISTAKES: dict[str, list[tuple[Callable | type, str]]] = {
     "mmd2_unbiased": [
         (mmd_biased, "the biased estimate"),
@@ -815,6 +851,15 @@ MISTAKES: dict[str, list[tuple[Callable | type, str]]] = {
         (colour_one_pair_per_batch, "every image needs its own colours"),
         (colour_first_channel, "the mean of its channels"),
         (colour_added, "the images must stay in [0, 1]"),
+    ],
+    "mean_pool": [
+        (mean_pool_over_every_position, "the padded token (mask 0) must not count"),
+        (mean_pool_summed, "divide by the number of real tokens"),
+    ],
+    "unfreeze_top_layers": [
+        (unfreeze_bottom_layers, "only the top (last) layer"),
+        (unfreeze_without_freezing_first, "must be frozen again"),
+        (unfreeze_forgetting_the_head, "the head and the pooler must train"),
     ],
 }
 

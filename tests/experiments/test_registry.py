@@ -30,6 +30,7 @@ def test_every_cli_name_is_registered_and_dann_long_is_long():
         "fine-tuning",
         "label-shift",
         "test-time",
+        "text-transfer",
         "universal-da",
         "domain-generalization",
     }

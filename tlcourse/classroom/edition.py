@@ -58,6 +58,7 @@ METRICS, FINE_TUNING = "tlcourse/library/metrics.py", "tlcourse/library/methods/
 CH1, CH2 = "notebooks/01-domain-shift/domain_shift.ipynb", "notebooks/02-fine-tuning/fine_tuning.ipynb"
 CH3, CH4 = "notebooks/03-dann/dann.ipynb", "notebooks/04-label-shift/label_shift.ipynb"
 CH5 = "notebooks/05-domain-generalization/domain_generalization.ipynb"
+CH6 = "notebooks/06-text-transfer/text_transfer.ipynb"
 LABEL_SHIFT = "tlcourse/library/methods/label_shift.py"
 
 EXERCISES: dict[str, Exercise] = {
@@ -102,6 +103,9 @@ EXERCISES: dict[str, Exercise] = {
     "coral_loss": Exercise(CH5, ("tlcourse/library/modules/penalties.py:coral_loss",)),
     "leave_one_domain_out": Exercise(CH5, ("tlcourse/library/train.py:leave_one_domain_out",)),
     "random_colour_domain": Exercise(CH5, ("tlcourse/library/modules/colour.py:random_colour_domain",)),
+    # Chapter 6: the library's `embed` and fine-tuning call these two, so they run the learner's.
+    "mean_pool": Exercise(CH6, ("tlcourse/library/methods/text.py:mean_pool",)),
+    "unfreeze_top_layers": Exercise(CH6, ("tlcourse/library/methods/text.py:unfreeze_top_layers",)),
 }
 
 

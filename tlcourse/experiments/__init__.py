@@ -44,7 +44,16 @@ __all__ = [
 ]
 
 #: The chapter modules, in course order; importing one registers its experiments (`_load_chapters`).
-CHAPTERS = ("domain_shift", "fine_tuning", "dann", "label_shift", "universal_da", "tta", "domain_generalization")
+CHAPTERS = (
+    "domain_shift",
+    "fine_tuning",
+    "dann",
+    "label_shift",
+    "universal_da",
+    "tta",
+    "domain_generalization",
+    "text_transfer",
+)
 
 
 def _load_chapters() -> dict[str, Callable[..., ExperimentResult]]:
@@ -58,6 +67,7 @@ def _load_chapters() -> dict[str, Callable[..., ExperimentResult]]:
         domain_shift,
         fine_tuning,
         label_shift,
+        text_transfer,
         tta,
         universal_da,
     )

@@ -1,0 +1,47 @@
+"""`tlcourse.experiments.text_transfer` (chapter 6) without the real encoder: its scoring and label-shift
+corrections on known answers, and the errors of its full profile."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tlcourse.experiments.text_transfer import accuracy_of, label_shift_corrections, run_text_transfer
+from tlcourse.library.data import DataNotFoundError
+
+
+def test_accuracy_of_counts_the_argmax():
+    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    assert accuracy_of(probs, torch.tensor([0, 1, 1, 1])) == 0.75
+
+
+def test_label_shift_corrections_move_the_posteriors_towards_the_target_prior():
+    # A source model with overlapping scores (balanced source) on a target that is 80% positive.
+    generator = torch.Generator().manual_seed(0)
+    source_labels = torch.randint(0, 2, (2000,), generator=generator)
+    target_labels = (torch.rand(2000, generator=generator) < 0.8).long()
+
+    def posteriors(labels):
+        noise = 0.8 * (torch.rand(len(labels), generator=generator) - 0.5)
+        score = (torch.where(labels == 1, 0.6, 0.4) + noise).clamp(0.01, 0.99)
+        return torch.stack([1 - score, score], 1)
+
+    source_probs, target_probs = posteriors(source_labels), posteriors(target_labels)
+    corrected = label_shift_corrections(source_probs, source_labels, target_probs, source_labels)
+    for name, probs in corrected.items():
+        assert probs.shape == target_probs.shape and torch.allclose(probs.sum(1), torch.ones(2000, dtype=probs.dtype))
+        assert probs[:, 1].mean() > target_probs[:, 1].mean() + 0.1, name
+        assert accuracy_of(probs, target_labels) > accuracy_of(target_probs, target_labels), name
+
+
+def test_unknown_profile_is_refused():
+    with pytest.raises(ValueError, match="offline, full"):
+        run_text_transfer(0, profile="huge")
+
+
+def test_full_profile_names_the_fetch_command_when_imdb_is_missing(monkeypatch, tmp_path):
+    monkeypatch.setenv("TLCOURSE_DATA", str(tmp_path))
+    monkeypatch.setattr("tlcourse.library.data.store.roots.SYSTEM_DATA_ROOT", tmp_path / "none")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(DataNotFoundError, match="imdb"):
+        run_text_transfer(0, profile="full")
