@@ -68,8 +68,20 @@ fashion_mnist() {
     fi
 }
 
+# Chapter 6 reads the encoder's embeddings of its corpora from a cache: fill it once here (about a minute on
+# one core), so that no notebook run pays for it. Skipped, and said, when the corpora or the encoder are missing.
+EMBED='import sys
+from tlcourse.experiments.text_transfer import warm_embedding_cache
+try:
+    paths = warm_embedding_cache()
+except Exception as err:
+    sys.exit(f"{type(err).__name__}: {err}")
+print(f"install_offline_data: chapter 6 embeddings cached in {paths[0].parent}")'
+
 text_corpora() {
-    if ! "$PY" -c "$TEXT"; then
+    if "$PY" -c "$TEXT"; then
+        "$PY" -c "$EMBED" || echo "install_offline_data: chapter 6's embeddings were not cached (see above); its notebook computes them on its first run." >&2
+    else
         echo "install_offline_data: chapter 6's text corpora could not be downloaded (see the messages above);" >&2
         echo "  chapters 1-5 do not need them. With a network, run this script again, or" >&2
         echo "    python -m tlcourse data fetch movie-polarity && python -m tlcourse data fetch drug-reviews" >&2

@@ -45,3 +45,40 @@ def test_full_profile_names_the_fetch_command_when_imdb_is_missing(monkeypatch, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with pytest.raises(DataNotFoundError, match="imdb"):
         run_text_transfer(0, profile="full")
+
+
+def test_warm_embedding_cache_embeds_only_the_domains_it_misses(monkeypatch, tmp_path):
+    """The setup's cache warming: every domain's file named by its texts; the encoder loaded and run only for
+    the domains missing from the cache, and not at all once every file is there."""
+    import numpy as np
+
+    from tlcourse.experiments import text_transfer
+    from tlcourse.library.data import TextDomain
+
+    monkeypatch.setenv("TLCOURSE_DATA", str(tmp_path))
+    domains = {
+        name: TextDomain(name, [f"{name} text {i}" for i in range(3)], torch.tensor([0, 1, 0]))
+        for name in ("sentences", "reviews", "drugs")
+    }
+    monkeypatch.setattr(text_transfer, "load_polarity_sentences", lambda: domains["sentences"])
+    monkeypatch.setattr(text_transfer, "load_polarity_reviews", lambda: domains["reviews"])
+    monkeypatch.setattr(text_transfer, "load_drug_reviews", lambda: domains["drugs"])
+    embedded, loads = [], []
+
+    def fake_embed(texts, encoder, max_length):
+        embedded.append(texts[0].split()[0])
+        path = text_transfer.embedding_cache_path(text_transfer.ENCODER_NAME, max_length, texts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, np.zeros((len(texts), 4), dtype=np.float32))
+
+    monkeypatch.setattr(text_transfer, "embed", fake_embed)
+    monkeypatch.setattr(text_transfer, "load_sentence_encoder", lambda: loads.append(1))
+    first = text_transfer.embedding_cache_path(text_transfer.ENCODER_NAME, 64, domains["reviews"].texts)
+    first.parent.mkdir(parents=True)
+    np.save(first, np.zeros((3, 4), dtype=np.float32))  # the reviews are cached already
+
+    paths = text_transfer.warm_embedding_cache()
+    assert embedded == ["sentences", "drugs"] and loads == [1]
+    assert all(path.is_file() and path.parent == tmp_path / "text-embeddings" for path in paths)
+    text_transfer.warm_embedding_cache()
+    assert embedded == ["sentences", "drugs"] and loads == [1], "a full cache must not load the encoder again"

