@@ -5,7 +5,7 @@ import os
 import nbformat
 import pytest
 
-from tlcourse.classroom.course import chapter_notebooks, results_text, run_course
+from tlcourse.classroom.course import chapter_notebooks, longest_first, results_text, run_course
 
 
 def test_course_runs_and_prints_the_results_cell(tiny_course, capsys):
@@ -54,3 +54,16 @@ def test_two_notebooks_run_side_by_side_each_with_its_share_of_the_threads(tiny_
     )
     assert start_1 < end_2 and start_2 < end_1, "the two notebooks ran one after the other"
     assert "2 at a time" in out and "2 notebook(s) ran, 0 failed" in out
+
+
+def test_the_longest_notebook_starts_first_and_one_without_a_record_before_it(tmp_path):
+    """The order comes from the latest benchmark run that measured each notebook; ties keep chapter order."""
+    paths = [tmp_path / name / "n.ipynb" for name in ("01-a", "02-b", "03-c", "04-d", "05-new")]
+    record = tmp_path / "benchmarks.toml"
+    record.write_text(
+        '[[run]]\n[run.seconds]\n"notebook 01-a" = 90.0\n"notebook 02-b" = 10.0\n"notebook 03-c" = 50.0\n'
+        '"notebook 04-d" = 50.0\n"course" = 500.0\n'
+        '[[run]]\n[run.seconds]\n"notebook 01-a" = 20.0\n'  # measured again later: 20 s now
+    )
+    assert [p.parent.name for p in longest_first(paths, record)] == ["05-new", "03-c", "04-d", "01-a", "02-b"]
+    assert longest_first(paths, tmp_path / "none.toml") == paths  # no record: chapter order

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import sys
 import time
+import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 RESULTS_TAG = "results"
+#: The benchmark's record (`tlcourse.classroom.benchmark`): each notebook's measured seconds.
+RECORD = Path(__file__).with_name("benchmarks.toml")
 
 
 def chapter_notebooks(notebooks: Path, chapters: list[str] | None = None) -> list[Path]:
@@ -61,6 +64,19 @@ def execute_notebook(path: Path, output: Path, timeout: int = 900) -> tuple[nbfo
     return nb, time.perf_counter() - start
 
 
+def longest_first(paths: list[Path], record: Path = RECORD) -> list[Path]:
+    """``paths`` in the order to start them: the notebook that took longest in its latest benchmark run first,
+    so that no long notebook starts while the other worker is nearly done. A notebook with no record counts
+    as the longest (started late, an unknown long one would finish last); ties keep chapter order."""
+    latest: dict[str, float] = {}
+    if record.exists():
+        for run in tomllib.loads(record.read_text()).get("run", []):  # oldest first: later runs overwrite
+            for item, seconds in run.get("seconds", {}).items():
+                if item.startswith("notebook "):
+                    latest[item.removeprefix("notebook ")] = float(seconds)
+    return sorted(paths, key=lambda p: -latest.get(p.parent.name, float("inf")))
+
+
 def default_jobs() -> int:
     """Notebooks run side by side by default: one per two cores' worth of the machine, at most 2.
 
@@ -84,8 +100,9 @@ def _execute_in_worker(path: Path, target: Path, timeout: int, threads: int) -> 
 def run_course(
     notebooks: Path, output: Path, chapters: list[str] | None = None, timeout: int = 900, jobs: int | None = None
 ) -> int:
-    """Execute the chapter notebooks, ``jobs`` at a time (default `default_jobs`), each kernel with its
-    share of the cores; print where the executed copies are and each results table, in chapter order."""
+    """Execute the chapter notebooks, ``jobs`` at a time (default `default_jobs`, the longest first), each
+    kernel with its share of the cores; print where the executed copies are and each results table, in
+    chapter order."""
     paths = chapter_notebooks(notebooks, chapters)
     if not paths:
         print(f"No chapter notebooks found under {notebooks}.", file=sys.stderr)
@@ -97,7 +114,7 @@ def run_course(
     results: dict[Path, tuple[str, float, str]] = {}
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_execute_in_worker, p, targets[p], timeout, threads): p for p in paths}
+        futures = {pool.submit(_execute_in_worker, p, targets[p], timeout, threads): p for p in longest_first(paths)}
         for future in as_completed(futures):
             path = futures[future]
             results[path] = text, seconds, error = future.result()
