@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tlcourse.experiments.text_transfer import accuracy_of, label_shift_corrections, run_text_transfer
+from tlcourse.experiments.text_transfer import (
+    CURVE,
+    TextTransferConfig,
+    accuracy_of,
+    fine_tuning_steps,
+    label_shift_corrections,
+    notebook_config,
+    run_text_transfer,
+)
 from tlcourse.library.data import DataNotFoundError
 
 
@@ -32,6 +40,30 @@ def test_label_shift_corrections_move_the_posteriors_towards_the_target_prior():
         assert probs.shape == target_probs.shape and torch.allclose(probs.sum(1), torch.ones(2000, dtype=probs.dtype))
         assert probs[:, 1].mean() > target_probs[:, 1].mean() + 0.1, name
         assert accuracy_of(probs, target_labels) > accuracy_of(target_probs, target_labels), name
+
+
+def test_fine_tuning_steps_are_looked_up_per_size_and_every_size_has_one():
+    config = TextTransferConfig(steps=((10, 20), (100, 60)))
+    assert fine_tuning_steps(config, 10) == 20 and fine_tuning_steps(config, 100) == 60
+    with pytest.raises(ValueError, match=r"1000 labels.*\[10, 100\]"):
+        fine_tuning_steps(config, 1000)
+    default = TextTransferConfig()
+    for n in set(default.curve) | set(default.all_layers_curve) | set(CURVE):
+        assert fine_tuning_steps(default, n) >= 20, n
+    steps = [fine_tuning_steps(default, n) for n in sorted(CURVE)]
+    assert steps == sorted(steps), "more labels never get fewer steps"
+    assert fine_tuning_steps(default, 1000) * default.batch_size >= 1000, "1,000 labels: at least one pass"
+
+
+def test_the_notebook_runs_a_part_of_the_curve_that_the_recorded_runs_have():
+    from tlcourse.experiments import load_expected
+
+    config = notebook_config()
+    ranges = load_expected()["text-transfer"]["ranges"]
+    assert set(config.curve) <= set(CURVE) and set(config.all_layers_curve) <= set(CURVE)
+    for n in CURVE:
+        for name in ("frozen_probe", "fine_tuned", "fine_tuned_all"):
+            assert f"{name}_{n}" in ranges, f"{name}_{n}"
 
 
 def test_unknown_profile_is_refused():
