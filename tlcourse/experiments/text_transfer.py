@@ -8,8 +8,11 @@ a balanced source: a label shift too, which chapter 4's estimators correct).
 ``glove``, ``frozen_probe``, ``fine_tuned`` on the source's held-out sentences; the same with ``_reviews``
 (full reviews) and ``_target`` (drug reviews); ``label_shift_corrected_target`` (the frozen probe's
 drug-review posteriors re-weighted by EM's estimate of the drug reviews' prior, Saerens et al. 2002) and
-``bbse_corrected_target`` (by BBSE's weights, Lipton et al. 2018); ``fine_tuned_10``, ``fine_tuned_100``,
-``fine_tuned_1000`` (the learning curve: fine-tuning on that many labelled sentences).
+``bbse_corrected_target`` (by BBSE's weights, Lipton et al. 2018); and the learning curve on the source's
+held-out sentences, at N = 10, 100 and 1,000 labelled sentences (the same N for the three): ``frozen_probe_N``
+(the frozen encoder's linear probe), ``fine_tuned_N`` (MiniLM's top 2 layers fine-tuned) and
+``fine_tuned_all_N`` (all 6 layers), with a number of steps per N chosen on source validation sentences
+(`STEPS`, `validation_curve`). ``fine_tuned`` is ``fine_tuned_1000``.
 
 ``--profile full``: BERT-base (uncased) fine-tuned on IMDB (25,000 training reviews, 25,000 test), on the
 GPU when there is one; published beside: 94.6% test accuracy for BERT-base fine-tuned on IMDB (Sun et al.,
@@ -59,29 +62,42 @@ from tlcourse.library.train import choose_device
 PROFILES = ("offline", "full")
 #: The learning curve's numbers of labelled source sentences.
 CURVE = (10, 100, 1000)
+#: Fine-tuning steps (batch 16) at each number of labels, chosen on source validation sentences with
+#: `validation_curve` (docs/decisions/text-transfer.md): 20 at 10 labels, 60 at 100, one epoch at 1,000.
+STEPS = ((10, 20), (100, 60), (1000, 63))
 #: Published beside ``--profile full`` (Sun et al., 2019: BERT-base fine-tuned on IMDB, test error 5.4%).
 PUBLISHED_FULL = {"fine_tuned": 0.946}
 
 
 @dataclass(frozen=True)
 class TextTransferConfig:
-    """The offline budget: about three minutes a seed on one core once the embeddings are cached."""
+    """The offline budget: at most about four minutes a seed on one core once the embeddings are cached."""
 
     train_fraction: float = 0.8  # share of the 4,000 movie sentences that trains; the rest is the source test
     max_length: int = 64  # tokens kept of each text (full reviews are truncated there)
-    curve: tuple[int, ...] = CURVE  # labelled sentences of the fine-tuning learning curve
+    curve: tuple[int, ...] = CURVE  # labelled sentences of the top-layer fine-tuning learning curve
+    all_layers_curve: tuple[int, ...] = CURVE  # labelled sentences at which every layer is fine-tuned
     top_layers: int = 2  # transformer layers fine-tuned (of MiniLM's 6), with the pooler and the head
-    epochs: int = 1  # passes over the labelled sentences when fine-tuning
-    min_steps: int = 20  # at least this many fine-tuning steps (ten labels still get some)
+    steps: tuple[tuple[int, int], ...] = STEPS  # (labels, fine-tuning steps), chosen on source validation
     lr: float = 5e-5  # AdamW's learning rate of the fine-tuned layers
     head_lr: float = 1e-3  # AdamW's learning rate of the new head
     batch_size: int = 16  # fine-tuning minibatch
     probe_c: float = 1.0  # inverse L2 strength of the logistic-regression probes
 
 
+def fine_tuning_steps(config: TextTransferConfig, n: int) -> int:
+    """The number of fine-tuning steps at ``n`` labelled sentences (``config.steps``); a ValueError names
+    the sizes that have one when ``n`` has none."""
+    steps = dict(config.steps)
+    if n not in steps:
+        raise ValueError(f"no number of fine-tuning steps for {n} labels; config.steps has {sorted(steps)}.")
+    return steps[n]
+
+
 def notebook_config() -> TextTransferConfig:
-    """The notebook's budget: the learning curve at 10 and 100 labels only, on the same cached embeddings."""
-    return TextTransferConfig(curve=(10, 100))
+    """The notebook's budget: fine-tuning (top layers and all layers) at 10 labels only, on the same cached
+    embeddings; the recorded runs give the rest of the curve."""
+    return TextTransferConfig(curve=(10,), all_layers_curve=(10,))
 
 
 def warm_embedding_cache(config: TextTransferConfig | None = None) -> list[Path]:
@@ -116,19 +132,69 @@ def label_shift_corrections(
     return {"em": em_adjusted, "bbse": reweight_posteriors(target_probs, weights)}
 
 
-def _fine_tune(encoder: SentenceEncoder, texts, labels, config: TextTransferConfig, seed: int):
+def validation_curve(
+    seed: int = 0,
+    checkpoints: dict[int, tuple[int, ...]] | None = None,
+    layers: tuple[int, ...] = (2, 6),
+    validation: int = 400,
+    config: TextTransferConfig | None = None,
+) -> dict[str, float]:
+    """How the number of fine-tuning steps was chosen (docs/decisions/text-transfer.md): source
+    *validation* accuracy only. The seed's 3,200 training sentences are split again: the last
+    ``validation`` of them score, the labelled sentences are drawn from the others (the test sentences,
+    the targets and their labels are never read). For each number of labels ``n`` and each number of
+    fine-tuned layers, one run of ``max(checkpoints[n])`` steps is scored after each step in
+    ``checkpoints[n]`` (the learning rate is constant, so that is the model ``steps=s`` gives).
+    Returns ``{"n=N, k=K, steps=S": validation accuracy}``."""
+    config = config or TextTransferConfig()
+    checkpoints = checkpoints or {10: (20, 40), 100: (20, 40, 60, 80), 1000: (32, 63)}
+    sentences = load_polarity_sentences()
+    encoder = load_sentence_encoder()
+    order = torch.randperm(len(sentences), generator=torch.Generator().manual_seed(seed))
+    train = sentences.subset(order[: round(config.train_fraction * len(sentences))])
+    pool, held = (
+        train.subset(torch.arange(len(train) - validation)),
+        train.subset(torch.arange(len(train) - validation, len(train))),
+    )
+    scores: dict[str, float] = {}
+    for n, steps in checkpoints.items():
+        labelled = pool.take(n, seed=seed)
+        for k in layers:
+
+            def score(step, model, n=n, k=k, steps=steps):
+                if step in steps:
+                    probs = predict_proba(model, encoder, held.texts, config.max_length)
+                    scores[f"n={n}, k={k}, steps={step}"] = accuracy_of(probs, held.labels)
+
+            seed_row(seed)
+            fine_tune_classifier(
+                encoder,
+                labelled.texts,
+                labelled.labels,
+                top_layers=k,
+                seed=seed,
+                lr=config.lr,
+                head_lr=config.head_lr,
+                batch_size=config.batch_size,
+                max_length=config.max_length,
+                steps=max(steps),
+                on_step=score,
+            )
+    return scores
+
+
+def _fine_tune(encoder: SentenceEncoder, texts, labels, config: TextTransferConfig, seed: int, layers: int):
     return fine_tune_classifier(
         encoder,
         texts,
         labels,
-        top_layers=config.top_layers,
+        top_layers=layers,
         seed=seed,
-        epochs=config.epochs,
         lr=config.lr,
         head_lr=config.head_lr,
         batch_size=config.batch_size,
         max_length=config.max_length,
-        min_steps=config.min_steps,
+        steps=fine_tuning_steps(config, len(texts)),
     )
 
 
@@ -174,16 +240,27 @@ def run_text_transfer(
             "frozen_probe": probe.predict_proba(features[suffix]),
         }
 
-    curve_models, curve_probs = {}, {}
-    for n in config.curve:
-        seed_row(seed)
-        labelled = train.take(min(n, len(train)), seed=seed)
-        model = _fine_tune(encoder, labelled.texts, labelled.labels, config, seed)
-        curve_models[n], curve_probs[n] = model, predict_proba(model, encoder, test.texts, length)
-        results[f"fine_tuned_{n}"] = accuracy_of(curve_probs[n], test.labels)
-    largest = curve_models[max(config.curve)]
-    probs[""]["fine_tuned"] = curve_probs[max(config.curve)]
-    probs["_target"]["fine_tuned"] = predict_proba(largest, encoder, drugs.texts, length)
+    # The learning curve: the frozen probe, the top layers and all layers, on the same labelled sentences.
+    all_layers = len(encoder.model.encoder.layer)
+    largest = None
+    for n in sorted(set(config.curve) | set(config.all_layers_curve)):
+        pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: min(n, len(train))]
+        labelled = train.subset(pick)  # = train.take(n, seed)
+        small_probe = fit_linear_probe(sentence_features[train_index[pick]], labelled.labels, config.probe_c)
+        results[f"frozen_probe_{n}"] = accuracy_of(small_probe.predict_proba(features[""]), test.labels)
+        for name, layers, sizes in (
+            ("fine_tuned", config.top_layers, config.curve),
+            ("fine_tuned_all", all_layers, config.all_layers_curve),
+        ):
+            if n in sizes:
+                seed_row(seed)
+                model = _fine_tune(encoder, labelled.texts, labelled.labels, config, seed, layers)
+                test_probs = predict_proba(model, encoder, test.texts, length)
+                results[f"{name}_{n}"] = accuracy_of(test_probs, test.labels)
+                if name == "fine_tuned" and n == max(CURVE):
+                    largest, probs[""]["fine_tuned"] = model, test_probs
+    if largest is not None:  # fine_tuned: the top layers on 1,000 labels, also scored on the drug reviews
+        probs["_target"]["fine_tuned"] = predict_proba(largest, encoder, drugs.texts, length)
 
     for suffix, per_method in probs.items():
         for method, p in per_method.items():
@@ -203,7 +280,10 @@ def run_text_transfer(
     ]
     table.append(("frozen_probe + EM prior", {columns["_target"]: 100 * results["label_shift_corrected_target"]}))
     table.append(("frozen_probe + BBSE", {columns["_target"]: 100 * results["bbse_corrected_target"]}))
-    table += [(f"fine-tuned on {n} labels", {columns[""]: 100 * results[f"fine_tuned_{n}"]}) for n in config.curve]
+    curve_columns = {"frozen_probe": "frozen probe %", "fine_tuned": "top layers %", "fine_tuned_all": "all layers %"}
+    for n in sorted(set(config.curve) | set(config.all_layers_curve)):
+        row = {c: 100 * results[f"{m}_{n}"] if f"{m}_{n}" in results else "-" for m, c in curve_columns.items()}
+        table.append((f"{n} labels", row))
     return ExperimentResult(
         experiment="text-transfer",
         seed=seed,

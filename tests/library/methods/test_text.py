@@ -119,6 +119,38 @@ def test_fine_tuning_is_deterministic_and_trains_only_the_top_layers(tiny_encode
     )
 
 
+def test_fine_tuning_runs_exactly_steps_and_on_step_sees_the_model_steps_would_return(tiny_encoder):
+    """``steps`` fixes the number of optimiser steps (more than one pass here); ``on_step`` is called after
+    each, and the model it sees after step s scores as the model that ``steps=s`` returns."""
+    texts = ["good film", "great plot", "bad film", "awful plot", "the dull film"]
+    labels = torch.tensor([1, 1, 0, 0, 0])
+    seen = {}
+
+    def record(step, model):
+        seen[step] = predict_proba(model, tiny_encoder, texts)
+
+    kwargs = dict(top_layers=2, seed=4, batch_size=2, lr=1e-3)
+    fine_tune_classifier(tiny_encoder, texts, labels, steps=7, on_step=record, **kwargs)
+    assert sorted(seen) == list(range(1, 8))
+    for steps in (2, 7):
+        model = fine_tune_classifier(tiny_encoder, texts, labels, steps=steps, **kwargs)
+        assert torch.allclose(predict_proba(model, tiny_encoder, texts), seen[steps], atol=1e-6)
+    assert not torch.allclose(seen[2], seen[7], atol=1e-4), "more steps must change the model"
+
+
+def test_predict_proba_hands_back_the_order_given(tiny_encoder):
+    """Scoring sorts the texts by length into batches: each text must still get its own scores."""
+    texts = ["the good film was great", "bad", "a dull plot", "great", "the awful film was a dull plot", "fine"]
+    labels = torch.tensor([1, 0, 0, 1, 0, 1])
+    model = fine_tune_classifier(tiny_encoder, texts, labels, top_layers=1, seed=0, steps=3, batch_size=3)
+    together = predict_proba(model, tiny_encoder, texts, batch_size=2)
+    for i, text in enumerate(texts):
+        assert torch.allclose(together[i], predict_proba(model, tiny_encoder, [text])[0], atol=1e-5), text
+    reversed_ = predict_proba(model, tiny_encoder, texts[::-1], batch_size=4)
+    assert torch.allclose(reversed_, together.flip(0), atol=1e-5)
+    assert predict_proba(model, tiny_encoder, []).shape == (0, 2)
+
+
 def test_tfidf_baseline_learns_separable_words():
     texts = ["good great", "great fine", "good fine", "bad awful", "awful dull", "bad dull"]
     labels = torch.tensor([1, 1, 1, 0, 0, 0])

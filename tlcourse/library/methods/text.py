@@ -21,7 +21,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -232,13 +232,18 @@ def fine_tune_classifier(
     max_length: int = 64,
     min_steps: int = 0,
     device: torch.device | str = "cpu",
+    steps: int | None = None,
+    on_step: Callable[[int, EncoderClassifier], None] | None = None,
 ) -> EncoderClassifier:
     """Fine-tune a copy of ``encoder.model`` with a new linear head on labelled texts (AdamW).
 
     The top ``top_layers`` layers (`unfreeze_top_layers`) train at ``lr``, the head at ``head_lr``;
     ``epochs`` passes in an order drawn from ``seed`` (at least ``min_steps`` steps, so that ten labels
-    still get some). The head's initial weights come from ``seed`` too, so the same seed gives the same
-    model. Returns the classifier in eval mode.
+    still get some), or exactly ``steps`` steps when it is given (a new order each pass). The head's
+    initial weights come from ``seed`` too, so the same seed gives the same model. ``on_step(step, model)``,
+    if given, is called after each step (1, 2, ...): the learning rate is constant, so the model it sees
+    after step ``s`` is the one that ``steps=s`` returns (scoring it there picks a number of steps
+    in one run). Returns the classifier in eval mode.
     """
     # The global generator (dropout) is forked, so the same seed gives the same model wherever it is called.
     with torch.random.fork_rng(devices=[]):
@@ -259,13 +264,29 @@ def fine_tune_classifier(
             max_length,
             min_steps,
             device,
+            steps,
+            on_step,
         )
     model.eval()
     return model
 
 
 def _train(
-    model, encoder, texts, labels, top_layers, seed, epochs, lr, head_lr, batch_size, max_length, min_steps, device
+    model,
+    encoder,
+    texts,
+    labels,
+    top_layers,
+    seed,
+    epochs,
+    lr,
+    head_lr,
+    batch_size,
+    max_length,
+    min_steps,
+    device,
+    steps=None,
+    on_step=None,
 ) -> None:
     generator = torch.Generator().manual_seed(seed)
     unfreeze_top_layers(model, top_layers)
@@ -277,11 +298,11 @@ def _train(
     optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
     n = len(texts)
     steps_per_epoch = max(1, -(-n // batch_size))
-    total = max(epochs * steps_per_epoch, min_steps)
+    total = max(epochs * steps_per_epoch, min_steps) if steps is None else steps
     model.train()
     order = torch.randperm(n, generator=generator)
     position = 0
-    for _ in range(total):
+    for step in range(1, total + 1):
         if position >= n:
             order, position = torch.randperm(n, generator=generator), 0
         index = order[position : position + batch_size]
@@ -292,6 +313,9 @@ def _train(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if on_step is not None:
+            on_step(step, model)
+            model.train()
 
 
 @torch.no_grad()
@@ -302,15 +326,27 @@ def predict_proba(
     max_length: int = 64,
     batch_size: int = 64,
 ) -> Tensor:
-    """A fine-tuned classifier's class probabilities ``(N, K)`` on ``texts`` (truncated to ``max_length``)."""
+    """A fine-tuned classifier's class probabilities ``(N, K)`` on ``texts`` (truncated to ``max_length``).
+
+    The texts are scored in batches of similar length (sorted by their number of characters), so that
+    little of each batch is padding, and handed back in the order given: the masked mean pooling makes a
+    text's scores independent of its batch, and this sorting halves the time on short sentences.
+    """
+    was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     parts = []
     for start in range(0, len(texts), batch_size):
-        batch = _tokenize(encoder, texts[start : start + batch_size], max_length)
+        batch = _tokenize(encoder, [texts[i] for i in order[start : start + batch_size]], max_length)
         logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
         parts.append(logits.softmax(1).cpu())
-    return torch.cat(parts)
+    model.train(was_training)
+    if not parts:
+        return torch.zeros(0, model.head.out_features)
+    probs = torch.empty_like(torch.cat(parts))
+    probs[torch.tensor(order)] = torch.cat(parts)
+    return probs
 
 
 class LinearProbe:
