@@ -250,72 +250,36 @@ def fine_tune_classifier(
         torch.manual_seed(seed)
         model = EncoderClassifier(copy.deepcopy(encoder.model), int(labels.max()) + 1 if len(labels) else 2)
         torch.manual_seed(seed)  # dropout's draws do not depend on the head's size
-        _train(
-            model,
-            encoder,
-            texts,
-            labels,
-            top_layers,
-            seed,
-            epochs,
-            lr,
-            head_lr,
-            batch_size,
-            max_length,
-            min_steps,
-            device,
-            steps,
-            on_step,
-        )
+        generator = torch.Generator().manual_seed(seed)
+        unfreeze_top_layers(model, top_layers)
+        model.to(device)
+        head = list(model.head.parameters())
+        head_ids = {id(p) for p in head}
+        body = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+        groups = [{"params": head, "lr": head_lr}] + ([{"params": body, "lr": lr}] if body else [])
+        optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
+        n = len(texts)
+        steps_per_epoch = max(1, -(-n // batch_size))
+        total = max(epochs * steps_per_epoch, min_steps) if steps is None else steps
+        model.train()
+        order = torch.randperm(n, generator=generator)
+        position = 0
+        for step in range(1, total + 1):
+            if position >= n:
+                order, position = torch.randperm(n, generator=generator), 0
+            index = order[position : position + batch_size]
+            position += batch_size
+            batch = _tokenize(encoder, [texts[i] for i in index.tolist()], max_length)
+            logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            loss = nn.functional.cross_entropy(logits, labels[index].to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if on_step is not None:
+                on_step(step, model)
+                model.train()
     model.eval()
     return model
-
-
-def _train(
-    model,
-    encoder,
-    texts,
-    labels,
-    top_layers,
-    seed,
-    epochs,
-    lr,
-    head_lr,
-    batch_size,
-    max_length,
-    min_steps,
-    device,
-    steps=None,
-    on_step=None,
-) -> None:
-    generator = torch.Generator().manual_seed(seed)
-    unfreeze_top_layers(model, top_layers)
-    model.to(device)
-    head = list(model.head.parameters())
-    head_ids = {id(p) for p in head}
-    body = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
-    groups = [{"params": head, "lr": head_lr}] + ([{"params": body, "lr": lr}] if body else [])
-    optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
-    n = len(texts)
-    steps_per_epoch = max(1, -(-n // batch_size))
-    total = max(epochs * steps_per_epoch, min_steps) if steps is None else steps
-    model.train()
-    order = torch.randperm(n, generator=generator)
-    position = 0
-    for step in range(1, total + 1):
-        if position >= n:
-            order, position = torch.randperm(n, generator=generator), 0
-        index = order[position : position + batch_size]
-        position += batch_size
-        batch = _tokenize(encoder, [texts[i] for i in index.tolist()], max_length)
-        logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-        loss = nn.functional.cross_entropy(logits, labels[index].to(device))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if on_step is not None:
-            on_step(step, model)
-            model.train()
 
 
 @torch.no_grad()
