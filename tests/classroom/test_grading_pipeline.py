@@ -311,7 +311,7 @@ def _names(source: str) -> tuple[set[str], set[str]]:
 def needed_cells(nb: nbformat.NotebookNode) -> set[int]:
     """The indices of the code cells a grade depends on: every nbgrader cell, and, transitively, every
     earlier cell that defines or changes a name one of them reads without binding it. A static reading,
-    hence the check that a light solution earns the full solution's marks."""
+    hence the check that the light solution earns full marks."""
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     names = {i: _names(nb.cells[i].source) for i in code}
     needed = {i for i in code if nb.cells[i].metadata.get("nbgrader")}
