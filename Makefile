@@ -14,12 +14,19 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: setup data sandbox chromium hub-proxy hub course lint test lab expected benchmark benchmark-tests clean clean-grades
 
-# Re-install only when the package's dependencies change.
+# Re-install only when the package's dependencies change. uv (installed into the environment by its pip) does the
+# install: the same versions as pip, in about a fifth of the time. uv reads no pip.conf: where pip's own index or
+# constraints must hold, run with INSTALLER=pip (or set UV_INDEX_URL); if uv fails, pip installs instead.
+INSTALLER ?= uv
+UV_VERSION := 0.13.9
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "tlcourse needs Python 3.11 or newer: run make with PYTHON=python3.11"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing tlcourse and its dependencies into $(VENV) (a few minutes the first time) ..."
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@echo "installing tlcourse and its dependencies into $(VENV) with $(INSTALLER) (a minute or two the first time) ..."
+	@{ [ "$(INSTALLER)" = uv ] && $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) && \
+		$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'; } || \
+		{ [ "$(INSTALLER)" = uv ] && echo "uv could not install: installing with pip (a few minutes) ..."; \
+		  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'; }
 	@touch $@
 
 setup: $(STAMP) data
