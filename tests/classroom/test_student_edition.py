@@ -201,6 +201,35 @@ def test_a_reference_stub_calls_the_learners_function_of_that_name(monkeypatch, 
         learner_solution("h_score", "exercise 3 of notebooks/04-label-shift/label_shift.ipynb", {})
 
 
+def test_a_learners_function_that_calls_the_librarys_is_told_at_once(monkeypatch, tmp_path):
+    """The learner's answer calls the library's reference, which in the edition calls the learner's again:
+    one clear error instead of a RecursionError a thousand calls deep (which IPython takes seconds to show)."""
+    import __main__
+
+    monkeypatch.chdir(tmp_path)
+    from tlcourse.library.exercises import learner_solution
+
+    def answer(x):  # what the edition's stub of the library's `answer` does
+        return learner_solution("answer", "exercise 1", {"x": x})
+
+    answer.__module__ = "__main__"
+    monkeypatch.setattr(__main__, "answer", answer, raising=False)
+    with pytest.raises(NotImplementedError, match=r"your answer \(exercise 1\) calls the library's answer") as error:
+        answer(2.0)
+    assert len(error.traceback) < 10, "the error came from deep in a recursion"
+
+    def square(x):  # the learner's own, which for large x calls the library's (refused, each time)
+        return x * x if x < 10 else learner_solution("square", "exercise 2", {"x": x / 10})
+
+    square.__module__ = "__main__"
+    monkeypatch.setattr(__main__, "square", square, raising=False)
+    assert learner_solution("square", "exercise 2", {"x": 3.0}) == 9.0
+    assert learner_solution("square", "exercise 2", {"x": 4.0}) == 16.0  # the first call left nothing behind
+    with pytest.raises(NotImplementedError, match="calls the library's square"):
+        learner_solution("square", "exercise 2", {"x": 30.0})
+    assert learner_solution("square", "exercise 2", {"x": 5.0}) == 25.0  # nor did the refused one
+
+
 def test_a_stub_in_another_chapter_runs_the_learners_saved_solution(tmp_path, monkeypatch):
     """Chapter 4 (TENT) needs chapter 3's entropy_loss: the learner's, from their saved chapter-3 notebook."""
     from tlcourse.library.exercises import learner_solution

@@ -15,11 +15,13 @@ import inspect
 import json
 import reprlib
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 _MISSING = object()
 _SAVED: dict[tuple[str, str, float], Any] = {}  # (notebook, name, its mtime) -> the function defined there
+_CALLING = threading.local()  # .names: the exercises whose learner's function is running in this thread
 
 
 def _is_default(value: Any, default: Any) -> bool:
@@ -119,8 +121,16 @@ def learner_solution(
 
     Raises:
         NotImplementedError: no cell of the running notebook defines ``name`` yet; the message names
-            the exercise (``exercise``: "exercise N of notebooks/<chapter>/<notebook>.ipynb").
+            the exercise (``exercise``: "exercise N of notebooks/<chapter>/<notebook>.ipynb"). Also when
+            the learner's ``name`` calls the library's ``name`` (here, the stub that called it): at once,
+            rather than after a thousand nested calls and a RecursionError.
     """
+    calling: set[str] = _CALLING.__dict__.setdefault("names", set())
+    if name in calling:  # the learner's function called the library's, which would call the learner's again
+        raise NotImplementedError(
+            f"your {name} ({exercise}) calls the library's {name}, which in the student edition calls yours: "
+            f"write {name} without the library's."
+        )
     function = learner_function(name)
     saved = function is None and (function := saved_solution(name, exercise)) is not None
     if function is None:
@@ -129,6 +139,7 @@ def learner_solution(
             f"answer; once your {name} is defined in the notebook that runs (or saved in that notebook, "
             "for another chapter's), the library uses yours."
         )
+    calling.add(name)
     try:
         return _call(function, name, exercise, arguments, defaults)
     except NotImplementedError as error:
@@ -137,6 +148,8 @@ def learner_solution(
                 f"{name} is {exercise}: your saved notebook still has its stub; solve it there and save it."
             ) from None
         raise
+    finally:
+        calling.discard(name)
 
 
 def _call(function: Any, name: str, exercise: str, arguments: dict[str, Any], defaults: dict[str, Any] | None) -> Any:
