@@ -2,8 +2,8 @@
 
 What it must be: every graded exercise has an entry in the table of stubs; nothing in the edition holds a
 reference answer or a hidden test; it installs in a fresh virtual environment; with the stubs, chapter 1's
-cells that need no exercise run and the ones that do fail; with the solutions filled in, chapter 1 runs
-end to end, and the library then uses the learner's functions.
+cells that need no exercise run and the ones that do fail; with the solutions then filled in, every cell that
+needs them runs, and the library then uses the learner's functions (one kernel for both, as a learner works).
 """
 
 from __future__ import annotations
@@ -406,9 +406,9 @@ print(json.dumps([
 """
 
 
-def execute(python: Path, notebook: nbformat.NotebookNode, folder: Path) -> tuple[list[list[str]], str]:
+def execute(python: Path, notebook: nbformat.NotebookNode, folder: Path) -> tuple[list[list[str]], list[str]]:
     """Run ``notebook`` in a kernel of the edition's environment: each cell's errors (``name: message``),
-    and what the last cell printed."""
+    and what each cell printed."""
     path = folder / "run.ipynb"
     nbformat.write(notebook, path)
     result = subprocess.run(
@@ -421,7 +421,7 @@ def execute(python: Path, notebook: nbformat.NotebookNode, folder: Path) -> tupl
     )
     assert result.returncode == 0, result.stderr[-3000:]
     cells = json.loads(result.stdout.strip().splitlines()[-1])
-    return [c["errors"] for c in cells], cells[-1]["printed"]
+    return [c["errors"] for c in cells], [c["printed"] for c in cells]
 
 
 def dependent_cells(nb: nbformat.NotebookNode, exercises: set[str]) -> tuple[set[int], set[int]]:
@@ -468,29 +468,6 @@ def chapter_1(edition: Path) -> nbformat.NotebookNode:
     return nbformat.read(edition / "notebooks" / CHAPTER_1 / "domain_shift.ipynb", as_version=4)
 
 
-@pytest.mark.slow
-def test_with_the_stubs_chapter_1_runs_but_what_needs_an_exercise(edition, edition_python, tmp_path):
-    nb = chapter_1(edition)
-    exercises = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
-    assert exercises == {"mmd2_unbiased", "proxy_a_distance"}
-    direct, anywhere = dependent_cells(nb, exercises)
-    nb.cells.append(nbformat.v4.new_code_cell(STUB_CHECK))
-    errors, printed = execute(edition_python, nb, tmp_path)
-    independent = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and i not in anywhere]
-    assert {i: errors[i] for i in independent if errors[i]} == {}, "cells that need no exercise failed"
-    for i in direct:
-        assert errors[i] and errors[i][0].startswith("NotImplementedError"), (i, errors[i])
-    assert len(direct) >= 3
-    # The library's reference calls the learner's mmd2_unbiased (nbgrader's stub until it is solved); with
-    # none defined, it says where the exercise is.
-    assert printed.splitlines() == [
-        "LIBRARY WITH THE LEARNER'S STUB: ",
-        "LIBRARY WITHOUT: mmd2_unbiased is exercise 1 of notebooks/01-domain-shift/domain_shift.ipynb: solve it "
-        "there. The student edition of tlcourse has no reference answer; once your mmd2_unbiased is defined in the "
-        "notebook that runs (or saved in that notebook, for another chapter's), the library uses yours.",
-    ], printed
-
-
 def with_solutions(released_nb: nbformat.NotebookNode, source: Path) -> nbformat.NotebookNode:
     """The released notebook with each solution cell's stub replaced by the source notebook's solution region."""
     regions = {grade_id: solution_regions(text) for grade_id, text in solution_cells(source)}
@@ -507,10 +484,61 @@ def with_solutions(released_nb: nbformat.NotebookNode, source: Path) -> nbformat
     return nb
 
 
-@pytest.mark.slow
-def test_with_the_solutions_chapter_1_runs_end_to_end_and_the_library_uses_them(edition, edition_python, tmp_path):
-    nb = with_solutions(chapter_1(edition), REPO / "notebooks" / CHAPTER_1 / "domain_shift.ipynb")
+@pytest.fixture(scope="module")
+def chapter_1_run(edition, edition_python, tmp_path_factory):
+    """Chapter 1 of the edition run once, as a learner works through it: top to bottom with the stubs (then
+    `STUB_CHECK`); then each exercise solved (the source notebook's solution) and every cell that needs an
+    exercise run again, in order (then `LIBRARY_CHECK`). The cells that need no exercise (the training) run
+    once, as in the learner's kernel."""
+    nb = chapter_1(edition)
+    exercises = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    direct, anywhere = dependent_cells(nb, exercises)
+    solved = with_solutions(nb, REPO / "notebooks" / CHAPTER_1 / "domain_shift.ipynb")
+    independent = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and i not in anywhere]
+    nb.cells.append(nbformat.v4.new_code_cell(STUB_CHECK))
+    stub_check = len(nb.cells) - 1
+    again = [i for i, c in enumerate(solved.cells) if c.metadata.get("nbgrader", {}).get("solution") or i in anywhere]
+    nb.cells += [nbformat.v4.new_code_cell(solved.cells[i].source) for i in again]  # copies, with ids of their own
     nb.cells.append(nbformat.v4.new_code_cell(LIBRARY_CHECK))
-    errors, printed = execute(edition_python, nb, tmp_path)
-    assert [e for e in errors if e] == [], {i: e for i, e in enumerate(errors) if e}
+    errors, printed = execute(edition_python, nb, tmp_path_factory.mktemp("chapter-1"))
+    return {
+        "exercises": exercises,
+        "independent": independent,
+        "direct": direct,
+        "stub_check": stub_check,
+        "again": range(stub_check + 1, len(nb.cells)),
+        "errors": errors,
+        "printed": printed,
+    }
+
+
+@pytest.mark.slow
+def test_with_the_stubs_chapter_1_runs_but_what_needs_an_exercise(chapter_1_run):
+    run = chapter_1_run
+    assert run["exercises"] == {"mmd2_unbiased", "proxy_a_distance"}
+    errors = run["errors"]
+    assert {i: errors[i] for i in run["independent"] if errors[i]} == {}, "cells that need no exercise failed"
+    for i in run["direct"]:
+        assert errors[i] and errors[i][0].startswith("NotImplementedError"), (i, errors[i])
+    assert len(run["direct"]) >= 3
+    # The library's reference calls the learner's mmd2_unbiased (nbgrader's stub until it is solved); with
+    # none defined, it says where the exercise is.
+    printed = run["printed"][run["stub_check"]]
+    assert printed.splitlines() == [
+        "LIBRARY WITH THE LEARNER'S STUB: ",
+        "LIBRARY WITHOUT: mmd2_unbiased is exercise 1 of notebooks/01-domain-shift/domain_shift.ipynb: solve it "
+        "there. The student edition of tlcourse has no reference answer; once your mmd2_unbiased is defined in the "
+        "notebook that runs (or saved in that notebook, for another chapter's), the library uses yours.",
+    ], printed
+
+
+@pytest.mark.slow
+def test_with_the_solutions_chapter_1_runs_to_the_end_and_the_library_uses_them(chapter_1_run):
+    """Solved, every cell that needs an exercise runs (after the stubs' run, in the same kernel, as a learner
+    goes back), and the library's mmd2_unbiased is then the learner's."""
+    run = chapter_1_run
+    assert len(run["again"]) > len(run["direct"])  # the solutions, the cells that use them and the check
+    errors = {i: run["errors"][i] for i in run["again"] if run["errors"][i]}
+    assert errors == {}, errors
+    printed = run["printed"][-1]
     assert printed.strip() == "LIBRARY: True", printed  # the library's mmd2_unbiased ran the learner's
