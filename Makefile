@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing tlcourse and its dependencies into $(VENV) with $(INSTALLER) (a minute or two the first time) ..."
 	@{ [ "$(INSTALLER)" = uv ] && $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) && \
-		$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'; } || \
+		$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'; } || \
 		{ [ "$(INSTALLER)" = uv ] && echo "uv could not install: installing with pip (a few minutes) ..."; \
 		  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'; }
 	@touch $@

@@ -339,6 +339,8 @@ def nbgrader_api(root: Path):
     config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
     config.CourseDirectory.root = str(root)
     config.Exchange.root = str(root / "exchange")
+    # The submissions are the course's own: their kernels share the models the library trains alike in each.
+    config.ResilientExecute.trusted_model_cache = str(root / "model-cache")
     return NbGraderAPI(config=config)
 
 
@@ -395,7 +397,7 @@ def graded(request, tmp_path_factory):
         if hit:
             submissions[f"wrong-{grade_id}"] = light(nb)
             wrong[grade_id] = f"wrong-{grade_id}"
-    graded_scores = {}
+    graded_scores, loaded = {}, {}
     for student, nb in submissions.items():
         folder = root / "submitted" / student / assignment
         folder.mkdir(parents=True)
@@ -403,12 +405,23 @@ def graded(request, tmp_path_factory):
         result = api.autograde(assignment, student, force=True, create=True)
         assert result["success"], f"autograde of {student} failed:\n{result['log']}{result.get('error', '')}"
         graded_scores[student] = scores(api, assignment, notebook, student)
+        autograded = nbformat.read(root / "autograded" / student / assignment / source_nb.name, as_version=4)
+        printed = "".join(o.get("text", "") for c in autograded.cells for o in c.get("outputs", []))
+        loaded[student] = printed.count("model cache: loaded")
     exercises = {
         c.metadata["nbgrader"]["grade_id"]
         for c in nbformat.read(source_nb, as_version=4).cells
         if c.metadata.get("nbgrader", {}).get("solution") and c.metadata["nbgrader"].get("grade_id")
     }
-    return {"released": released, "scores": graded_scores, "replaced": replaced, "wrong": wrong, "exercises": exercises}
+    return {
+        "released": released,
+        "scores": graded_scores,
+        "replaced": replaced,
+        "wrong": wrong,
+        "exercises": exercises,
+        "cached": sorted(p.name for p in (root / "model-cache").glob("*")),
+        "loaded": loaded,
+    }
 
 
 def test_student_version_has_no_solution_and_no_hidden_test(graded):
@@ -434,6 +447,21 @@ def test_solution_earns_full_marks(graded):
         "source notebook: does it pass?) or a graded cell needs a cell that `needed_cells` leaves out, in a "
         "way its static reading misses"
     )
+
+
+# The models each chapter's light notebook trains through the model cache (`tlcourse.experiments.model_cache`).
+CACHED_MODELS = {"02-fine-tuning": 1}  # the source network (`fine_tuning.pretrain`)
+
+
+def test_what_every_submission_trains_alike_trains_once(graded):
+    """The first submission trains and saves each cached model; every later one loads them (the light solution
+    earning full marks, and the wrong ones losing only their own points, say that loading changed no grade)."""
+    chapter = graded["released"].parent.name
+    expected = CACHED_MODELS.get(chapter, 0)
+    assert len(graded["cached"]) == expected, f"{chapter}'s model cache holds {graded['cached']}"
+    first, *later = graded["loaded"]
+    assert graded["loaded"][first] == 0
+    assert {student: graded["loaded"][student] for student in later} == dict.fromkeys(later, expected)
 
 
 def test_needed_cells_follows_names_into_earlier_cells():

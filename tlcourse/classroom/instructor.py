@@ -77,11 +77,18 @@ class ResilientExecute(Execute):
     memory_mib = Integer(DEFAULT_MEMORY_MIB, help="memory cap of each kernel, in MiB").tag(config=True)
     submission_timeout = Integer(DEFAULT_SUBMISSION_TIMEOUT, help="seconds for a whole submission").tag(config=True)
     course_root = Unicode("", help="the course folder (its student edition is the sandbox's tlcourse)").tag(config=True)
+    trusted_model_cache = Unicode(
+        "", help="a model cache the kernels share (SandboxSettings.trusted_model_cache): trusted submissions only"
+    ).tag(config=True)
 
     def create_kernel_manager(self):
         self.km = sandbox.SandboxedKernelManager(kernel_name=self.kernel_name or "python3", config=self.config)
         root = Path(self.course_root) if self.course_root else REPO_CONFIG.parent
-        self.km.settings = sandbox.SandboxSettings(course_root=root, memory_mib=self.memory_mib)
+        self.km.settings = sandbox.SandboxSettings(
+            course_root=root,
+            memory_mib=self.memory_mib,
+            trusted_model_cache=Path(self.trusted_model_cache) if self.trusted_model_cache else None,
+        )
         self._managers = [*getattr(self, "_managers", []), self.km]
         return self.km
 

@@ -49,6 +49,7 @@ CGROUP_V2 = Path("/sys/fs/cgroup")
 # NBGRADER_EXECUTION, by which the notebooks train on their grading budget.
 PASSED_ENV = ("LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND")
 PASSED_ENV += ("NBGRADER_EXECUTION", "TLCOURSE_PROFILE")
+MODEL_CACHE_ENV = "TLCOURSE_MODEL_CACHE"  # set only from SandboxSettings.trusted_model_cache, never passed on
 
 
 # What a kernel leaves on the machine: "<prefix><pid of the grader process that made it>-<random>".
@@ -100,6 +101,11 @@ class SandboxSettings:
     course_root: Path
     memory_mib: int
     package: Path = Path(__file__).resolve().parents[1]  # the course's own tlcourse, for the fallback
+    # A folder every kernel reads and writes as $TLCOURSE_MODEL_CACHE (`tlcourse.experiments.model_cache`), so that
+    # a model the library trains the same way in each submission trains once. Only for submissions the instructor
+    # trusts (the course's own tests grade its reference solutions and their variants): a class's kernels could
+    # leave a model there for the next student. None (the default): no cache.
+    trusted_model_cache: Path | None = None
 
     def student_package(self) -> Path:
         """The student edition's ``tlcourse`` when the course has one, else the course's own package."""
@@ -213,8 +219,11 @@ def _read_only_binds(paths: list[Path]) -> list[str]:
     return args
 
 
-def bwrap_command(bwrap: str, private: Path, package: Path, inner: list[str]) -> list[str]:
-    """bubblewrap's command line around ``inner`` (the kernel's): see the module's docstring."""
+def bwrap_command(
+    bwrap: str, private: Path, package: Path, inner: list[str], model_cache: Path | None = None
+) -> list[str]:
+    """bubblewrap's command line around ``inner`` (the kernel's): see the module's docstring. ``model_cache``:
+    `SandboxSettings.trusted_model_cache`, mounted read-write where it is."""
     from tlcourse.library.data.store.roots import data_roots
 
     args = [bwrap, "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", "--uid", "65534", "--gid", "65534"]
@@ -229,6 +238,8 @@ def bwrap_command(bwrap: str, private: Path, package: Path, inner: list[str]) ->
     args += _read_only_binds([Path(sys.base_prefix), Path(sys.prefix), *[r for r in data_roots() if r.is_dir()]])
     args += ["--ro-bind", str(package), f"{COURSE_MOUNT}/tlcourse"]
     args += ["--bind", str(private), str(private), "--chdir", str(private / "work")]
+    if model_cache is not None:
+        args += ["--bind", str(model_cache), str(model_cache), "--setenv", MODEL_CACHE_ENV, str(model_cache)]
     args += ["--clearenv", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin"]
     for name in PASSED_ENV:
         if name in os.environ:
@@ -284,10 +295,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         settings = self.settings
         assert settings is not None, "SandboxedKernelManager.settings must be set before the kernel starts"
         bwrap = bwrap_path()
+        cache = settings.trusted_model_cache
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
         if bwrap:
-            command = bwrap_command(bwrap, self.private, settings.student_package(), inner)
+            command = bwrap_command(bwrap, self.private, settings.student_package(), inner, model_cache=cache)
         else:
             env = [f"{PROBE_DIR_ENV}={self.private / 'probe'}", f"HOME={self.private / 'work'}"]
+            env += [f"{MODEL_CACHE_ENV}={cache}"] if cache is not None else []
             command = ["/usr/bin/env", *env, *inner]
         if self.memory is not None:
             self.memory.close()

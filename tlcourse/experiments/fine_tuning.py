@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from tlcourse.experiments import model_cache
 from tlcourse.experiments.expected import autograding, profile
 from tlcourse.experiments.registry import register, seed_row
 from tlcourse.experiments.results import ExperimentResult
@@ -250,26 +251,30 @@ def pretrain(
     """Train the source network: ``config.arch`` on ``source`` for ``config.source_epochs`` epochs.
 
     With ``config.weights="cached"`` training starts from the ImageNet weights; ``source_epochs=0`` then
-    keeps them as they are (the source task is ImageNet itself).
+    keeps them as they are (the source task is ImageNet itself). With ``$TLCOURSE_MODEL_CACHE`` set, a network
+    pretrained before from the same source, config and seed is loaded instead (`model_cache`).
     """
-    seed_row(seed)
-    model = build_network(config, source.num_classes, source.x.shape[1], pretrained=True)
-    if config.source_epochs > 0:
-        fit(
-            model,
-            source,
-            epochs=config.source_epochs,
-            lr=config.source_lr,
-            batch_size=64,
-            seed=seed,
-            progress=progress,
-            desc=desc,
-        )
-    elif config.weights is None:
+    if config.source_epochs <= 0 and config.weights is None:
         raise ValueError(
             "source_epochs=0 leaves a randomly initialised network: pretraining needs at least "
             "one epoch unless weights='cached'."
         )
+    seed_row(seed)
+    model = build_network(config, source.num_classes, source.x.shape[1], pretrained=True)
+    if config.source_epochs > 0:
+        cache_key = model_cache.key("fine_tuning.pretrain", source, config, seed)
+        if not model_cache.load(model, cache_key):
+            fit(
+                model,
+                source,
+                epochs=config.source_epochs,
+                lr=config.source_lr,
+                batch_size=64,
+                seed=seed,
+                progress=progress,
+                desc=desc,
+            )
+            model_cache.save(model, cache_key)
     return model
 
 
