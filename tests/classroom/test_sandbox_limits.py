@@ -27,6 +27,23 @@ def test_the_command_line_shows_nothing_of_the_course(tmp_path):
     assert binds == [str(tmp_path / "private")]
 
 
+def test_a_model_cache_reaches_the_kernel_only_when_the_settings_trust_one(tmp_path, monkeypatch):
+    """The grader's own $TLCOURSE_MODEL_CACHE is not passed on; a trusted cache is mounted writable and named to
+    the kernel after the environment is cleared (bubblewrap applies its options in order)."""
+    monkeypatch.setenv(sandbox.MODEL_CACHE_ENV, str(tmp_path / "graders-own"))
+    inner = [sys.executable, "-m", "ipykernel_launcher"]
+    package = sandbox.SandboxSettings(tmp_path, 512).package
+    plain = sandbox.bwrap_command("bwrap", tmp_path / "private", package, inner)
+    assert sandbox.MODEL_CACHE_ENV not in plain and str(tmp_path / "graders-own") not in plain
+    cache = tmp_path / "cache"
+    command = sandbox.bwrap_command("bwrap", tmp_path / "private", package, inner, model_cache=cache)
+    binds = [command[i + 1] for i, arg in enumerate(command) if arg == "--bind"]
+    assert binds == [str(tmp_path / "private"), str(cache)]
+    named = command.index(sandbox.MODEL_CACHE_ENV)
+    assert command[named - 1] == "--setenv" and command[named + 1] == str(cache)
+    assert named > command.index("--clearenv")
+
+
 def test_the_student_edition_is_the_sandbox_tlcourse_when_there_is_one(tmp_path):
     settings = sandbox.SandboxSettings(tmp_path, 512)
     assert settings.student_package() == settings.package  # no edition: the course's own (see the README)

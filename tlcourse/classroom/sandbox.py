@@ -239,7 +239,7 @@ def bwrap_command(
     args += ["--ro-bind", str(package), f"{COURSE_MOUNT}/tlcourse"]
     args += ["--bind", str(private), str(private), "--chdir", str(private / "work")]
     if model_cache is not None:
-        args += ["--bind", str(model_cache), str(model_cache), "--setenv", MODEL_CACHE_ENV, str(model_cache)]
+        args += ["--bind", str(model_cache), str(model_cache)]
     args += ["--clearenv", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin"]
     for name in PASSED_ENV:
         if name in os.environ:
@@ -247,6 +247,8 @@ def bwrap_command(
     data = os.environ.get("TLCOURSE_DATA")
     if data and Path(data).is_dir():
         args += ["--setenv", "TLCOURSE_DATA", data]
+    if model_cache is not None:
+        args += ["--setenv", MODEL_CACHE_ENV, str(model_cache)]
     args += ["--setenv", "PYTHONPATH", COURSE_MOUNT, "--setenv", "PYTHONNOUSERSITE", "1"]
     args += ["--setenv", "HOME", str(private / "work"), "--setenv", "TMPDIR", "/tmp"]
     args += ["--setenv", "MPLCONFIGDIR", "/tmp/matplotlib", "--setenv", PROBE_DIR_ENV, str(private / "probe")]
