@@ -14,7 +14,7 @@ import tlcourse.experiments as experiments
 from tlcourse.experiments import experiment_names, register, registry, run_experiment, seed_row
 
 #: The modules of the package that are not chapters.
-NOT_CHAPTERS = {"__init__", "expected", "registry", "results"}
+NOT_CHAPTERS = {"__init__", "expected", "model_cache", "registry", "results"}
 
 
 def test_registered():

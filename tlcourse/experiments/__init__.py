@@ -4,7 +4,9 @@ One module per chapter (`CHAPTERS`): a config dataclass, its tasks, a ``METHODS`
 and ``run_<chapter>(seed, config, progress)`` functions that `register` names. Each returns an `ExperimentResult`;
 ``python -m tlcourse reproduce NAME --seed N --json PATH`` runs one, prints its table and writes
 ``{"experiment", "seed", "results", "seconds"}``. The expected ranges are in `tlcourse.experiments.expected`;
-the decisions behind each chapter's budget and hyperparameters, in ``docs/decisions/``.
+the decisions behind each chapter's budget and hyperparameters, in ``docs/decisions/``. Besides the chapters, the
+shelf's own modules: `expected` (the ranges), `registry`, `results` and `model_cache` (an opt-in disk cache of
+trained networks).
 """
 
 from __future__ import annotations
