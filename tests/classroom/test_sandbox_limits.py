@@ -44,6 +44,15 @@ def test_a_model_cache_reaches_the_kernel_only_when_the_settings_trust_one(tmp_p
     assert named > command.index("--clearenv")
 
 
+def test_without_bubblewrap_a_model_cache_still_comes_only_from_the_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv(sandbox.MODEL_CACHE_ENV, str(tmp_path / "graders-own"))
+    show = [sys.executable, "-c", f"import os; print(os.environ.get({sandbox.MODEL_CACHE_ENV!r}), os.environ['HOME'])"]
+    for cache, seen in ((None, "None"), (tmp_path / "cache", str(tmp_path / "cache"))):
+        command = sandbox.unsandboxed_command(tmp_path / "private", show, model_cache=cache)
+        shown = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+        assert shown == [seen, str(tmp_path / "private" / "work")]
+
+
 def test_the_student_edition_is_the_sandbox_tlcourse_when_there_is_one(tmp_path):
     settings = sandbox.SandboxSettings(tmp_path, 512)
     assert settings.student_package() == settings.package  # no edition: the course's own (see the README)

@@ -219,6 +219,15 @@ def _read_only_binds(paths: list[Path]) -> list[str]:
     return args
 
 
+def unsandboxed_command(private: Path, inner: list[str], model_cache: Path | None = None) -> list[str]:
+    """``inner`` where bubblewrap is missing: the grader's environment, with the kernel's private folders, and a
+    model cache only from ``model_cache`` (`SandboxSettings.trusted_model_cache`), never the grader's own."""
+    env = [f"{PROBE_DIR_ENV}={private / 'probe'}", f"HOME={private / 'work'}"]
+    if model_cache is None:
+        return ["/usr/bin/env", "-u", MODEL_CACHE_ENV, *env, *inner]
+    return ["/usr/bin/env", *env, f"{MODEL_CACHE_ENV}={model_cache}", *inner]
+
+
 def bwrap_command(
     bwrap: str, private: Path, package: Path, inner: list[str], model_cache: Path | None = None
 ) -> list[str]:
@@ -303,9 +312,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         if bwrap:
             command = bwrap_command(bwrap, self.private, settings.student_package(), inner, model_cache=cache)
         else:
-            env = [f"{PROBE_DIR_ENV}={self.private / 'probe'}", f"HOME={self.private / 'work'}"]
-            env += [f"{MODEL_CACHE_ENV}={cache}"] if cache is not None else []
-            command = ["/usr/bin/env", *env, *inner]
+            command = unsandboxed_command(self.private, inner, model_cache=cache)
         if self.memory is not None:
             self.memory.close()
         self.memory = MemoryCap(settings.memory_mib)
