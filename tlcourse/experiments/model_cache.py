@@ -68,11 +68,6 @@ def _feed(digest: Any, value: Any) -> None:
         digest.update(f"{type(value).__name__}{len(value)}".encode())
         for item in value:
             _feed(digest, item)
-    elif isinstance(value, dict):
-        digest.update(f"dict{len(value)}".encode())
-        for name in sorted(value, key=repr):
-            _feed(digest, name)
-            _feed(digest, value[name])
     elif value is None or isinstance(value, bool | int | float | str):
         digest.update(repr(value).encode())
     else:
@@ -81,7 +76,7 @@ def _feed(digest: Any, value: Any) -> None:
 
 def key(what: str, *inputs: Any) -> str:
     """The cache key of training ``what`` from ``inputs`` (tensors, dataclass configs, plain values, and
-    tuples, lists and dicts of them; a `Domain` is a dataclass of tensors and names)."""
+    tuples and lists of them; a `Domain` is a dataclass of tensors and names)."""
     digest = hashlib.sha256()
     for part in (what, torch.__version__, torch.get_num_threads(), _library_fingerprint(), *inputs):
         _feed(digest, part)
